@@ -1,0 +1,162 @@
+"""Client options: one frozen object, validated once, with the environment read in one place."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_HOST = "https://oakdata.co"
+DEFAULT_INGEST_PATH = "/api/oak/ingest"
+DEFAULT_FLUSH_AT = 20
+DEFAULT_FLUSH_INTERVAL = 10.0
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_INITIAL_DELAY = 0.5
+DEFAULT_MAX_QUEUE_SIZE = 10_000
+
+SECRET_KEY_ENV = "OAK_SECRET_KEY"
+HOST_ENV = "OAK_HOST"
+
+SECRET_KEY_PREFIX = "oak_sec_"
+PUBLIC_KEY_PREFIX = "oak_pub_"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a client needs to know, checked at construction so that later calls never fail."""
+
+    # repr=False: the key must never reach a log line, a traceback or repr(client).
+    secret_key: str = field(repr=False)
+    host: str = DEFAULT_HOST
+    ingest_path: str = DEFAULT_INGEST_PATH
+    flush_at: int = DEFAULT_FLUSH_AT
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_initial_delay: float = DEFAULT_RETRY_INITIAL_DELAY
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    disabled: bool = False
+    debug: bool = False
+    gzip: bool = True
+
+    @property
+    def ingest_url(self) -> str:
+        return self.host + self.ingest_path
+
+
+def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings the process environment supplies; the only place that reads it."""
+    env = os.environ if environ is None else environ
+    found = {}
+    for option, name in (("secret_key", SECRET_KEY_ENV), ("host", HOST_ENV)):
+        value = env.get(name, "").strip()
+        if value:
+            found[option] = value
+    return found
+
+
+def make_config(
+    secret_key: object,
+    *,
+    host: object,
+    ingest_path: object,
+    flush_at: object,
+    flush_interval: object,
+    request_timeout: object,
+    max_retries: object,
+    retry_initial_delay: object,
+    max_queue_size: object,
+    disabled: object,
+    debug: object,
+    gzip: object,
+) -> Config:
+    """Check the constructor's arguments; a ValueError of one sentence names the first fault."""
+    env = environment()
+    if secret_key is None:
+        secret_key = env.get("secret_key")
+    if host is None:
+        host = env.get("host", DEFAULT_HOST)
+    disabled = _flag("disabled", disabled)
+    key = _secret_key(secret_key, disabled=disabled)
+    return Config(
+        secret_key=key,
+        host=_host(host),
+        ingest_path=_ingest_path(ingest_path),
+        flush_at=_count("flush_at", flush_at, minimum=1),
+        flush_interval=_seconds("flush_interval", flush_interval),
+        request_timeout=_seconds("request_timeout", request_timeout, zero_allowed=False),
+        max_retries=_count("max_retries", max_retries, minimum=0),
+        retry_initial_delay=_seconds("retry_initial_delay", retry_initial_delay),
+        max_queue_size=_count("max_queue_size", max_queue_size, minimum=1),
+        disabled=disabled,
+        debug=_flag("debug", debug),
+        gzip=_flag("gzip", gzip),
+    )
+
+
+def _secret_key(value: object, *, disabled: bool) -> str:
+    # The messages below never echo the value: it may be a real secret pasted in the wrong place.
+    if value is None or value == "":
+        if disabled:
+            return ""
+        raise ValueError(
+            f"No secret key: pass secret_key= or set ${SECRET_KEY_ENV} (or pass disabled=True)."
+        )
+    if not isinstance(value, str):
+        raise ValueError("secret_key must be a string.")
+    key = value.strip()
+    if key.startswith(PUBLIC_KEY_PREFIX):
+        raise ValueError(
+            "secret_key is a public key (oak_pub_...); "
+            "the server SDK needs a secret key (oak_sec_...)."
+        )
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise ValueError("secret_key contains spaces or non-printable characters.")
+    return key
+
+
+def _host(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("host must be a string such as 'https://oakdata.co'.")
+    host = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(host)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValueError(f"host must be an http:// or https:// URL, got {value!r}.")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("host must not carry credentials, a query or a fragment.")
+    return host
+
+
+def _ingest_path(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in "?# "):
+        raise ValueError(f"ingest_path must be a path starting with '/', got {value!r}.")
+    return value
+
+
+def _count(name: str, value: object, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}.")
+    return value
+
+
+def _seconds(name: str, value: object, *, zero_allowed: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}.")
+    if value < 0 or (value == 0 and not zero_allowed):
+        bound = "zero or more" if zero_allowed else "more than zero"
+        raise ValueError(f"{name} must be {bound} seconds, got {value!r}.")
+    return float(value)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return value

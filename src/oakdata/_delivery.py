@@ -1,0 +1,219 @@
+"""Delivering one batch: what to send, what an answer means, and what to do next.
+
+No I/O happens here. ``deliver`` is a generator that yields the actions it needs, a Send or
+a Wait, and is told how they went; the threaded and the asyncio clients each drive it with
+their own way of waiting, so the retry, split and drop rules exist once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from . import _stats
+from ._batching import build_body
+from ._config import Config
+from ._ids import rfc3339
+from ._retry import backoff_delay, retry_after_delay
+from ._stats import Counters
+from ._version import __version__
+from .transports.base import NetworkError, Request, Response
+
+logger = logging.getLogger("oakdata")
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+GZIP_LEVEL = 1
+# Cause strings from a server are shown in logs; keep them to one short line.
+MAX_CAUSE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Send:
+    request: Request
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Pause before a retry. The driver answers True if shutdown cut the wait short."""
+
+    seconds: float
+
+
+Action = Send | Wait
+Result = Response | NetworkError | bool | None
+# A plan yields actions and finally returns how many of its messages were not delivered.
+Plan = Generator[Action, Result, int]
+
+
+@dataclass(frozen=True)
+class Delivered:
+    rejected: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    after: float | None
+    cause: str
+
+
+@dataclass(frozen=True)
+class SplitBatch:
+    pass
+
+
+@dataclass(frozen=True)
+class DropBatch:
+    cause: str
+
+
+Outcome = Delivered | RetryLater | SplitBatch | DropBatch
+
+
+def classify(result: Response | NetworkError, now: float, batch_size: int) -> Outcome:
+    """What an answer (or its absence) means for the batch that was sent."""
+    if isinstance(result, NetworkError):
+        return RetryLater(None, result.reason)
+    status = result.status
+    if 200 <= status < 300:
+        return Delivered(_rejections(result.body, batch_size))
+    if status == 413:
+        return SplitBatch()
+    if status in RETRYABLE_STATUSES or status >= 500:
+        after = retry_after_delay(result.headers.get("retry-after"), now)
+        return RetryLater(after, f"HTTP {status}")
+    return DropBatch(_client_error_cause(result))
+
+
+def _rejections(body: bytes, batch_size: int) -> tuple[tuple[int, str], ...]:
+    try:
+        listed = json.loads(body).get("rejected") or []
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return ()
+    found: dict[int, str] = {}
+    for item in listed if isinstance(listed, list) else []:
+        index = item.get("index") if isinstance(item, dict) else None
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < batch_size:
+            found[index] = str(item.get("reason", "no reason given"))[:MAX_CAUSE_CHARS]
+    return tuple(sorted(found.items()))
+
+
+def _client_error_cause(response: Response) -> str:
+    if response.status == 401:
+        what = "the server rejected the secret key (revoked, or from another project)"
+    elif response.status == 403:
+        what = "the secret key is not allowed to send these messages"
+    elif response.status == 404:
+        what = "nothing answers at the ingest URL (check host and ingest_path)"
+    else:
+        what = "the server refused the batch"
+    try:
+        error = json.loads(response.body)["error"]
+        detail = f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        detail = ""
+    cause = f"HTTP {response.status}: {what}" + (f" ({detail})" if detail else "")
+    return cause[:MAX_CAUSE_CHARS]
+
+
+class Deliverer:
+    """Holds what every batch of one client shares: the request template and the counters."""
+
+    def __init__(self, config: Config, counters: Counters) -> None:
+        self._config = config
+        self._counters = counters
+        self._headers = {
+            "Authorization": f"Bearer {config.secret_key}",
+            "Content-Type": "application/json",
+            "User-Agent": f"oakdata-python/{__version__}",
+        }
+        if config.gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._errors_logged: set[str] = set()
+        self._errors_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Deliverer(url={self._config.ingest_url!r})"
+
+    def request(self, messages: Sequence[bytes]) -> Request:
+        body = build_body(messages, rfc3339(time.time_ns()))
+        if self._config.gzip:
+            # wbits=31 asks zlib for the gzip container (zlib.compress takes wbits only
+            # from Python 3.11 on).
+            packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+            body = packer.compress(body) + packer.flush()
+        return Request(self._config.ingest_url, self._headers, body, self._config.request_timeout)
+
+    def deliver(self, messages: Sequence[bytes]) -> Plan:
+        """Send one batch until it is delivered or dropped; return how many were dropped."""
+        retries = 0
+        while True:
+            result = yield Send(self.request(messages))
+            if not isinstance(result, Response | NetworkError):
+                raise TypeError("a Send must be answered with a Response or a NetworkError")
+            outcome = classify(result, time.time(), len(messages))
+            if isinstance(outcome, Delivered):
+                return self._delivered(len(messages), outcome.rejected)
+            if isinstance(outcome, SplitBatch):
+                return (yield from self._split(messages))
+            if isinstance(outcome, DropBatch):
+                self._log_error_once(outcome.cause)
+                return self._drop(_stats.CLIENT_ERROR, len(messages), outcome.cause)
+            if retries >= self._config.max_retries:
+                cause = f"still failing after {retries} retries ({outcome.cause})"
+                return self._drop(_stats.RETRIES_EXHAUSTED, len(messages), cause)
+            retries += 1
+            delay = outcome.after
+            if delay is None:
+                delay = backoff_delay(retries, self._config.retry_initial_delay)
+            self._debug(
+                "retry %d of a batch of %d in %.2f s after %s",
+                retries,
+                len(messages),
+                delay,
+                outcome.cause,
+            )
+            self._counters.retried()
+            interrupted = yield Wait(delay)
+            if interrupted:
+                cause = "shutdown's timeout ran out while waiting to retry"
+                return self._drop(_stats.SHUTDOWN_TIMEOUT, len(messages), cause)
+
+    def _split(self, messages: Sequence[bytes]) -> Plan:
+        # One oversized message must not take its neighbours down: halve until it is alone.
+        if len(messages) == 1:
+            cause = "the server answered 413 to a single message"
+            return self._drop(_stats.OVERSIZED_FOR_SERVER, 1, cause)
+        middle = len(messages) // 2
+        self._debug("HTTP 413: splitting a batch of %d", len(messages))
+        first = yield from self.deliver(messages[:middle])
+        second = yield from self.deliver(messages[middle:])
+        return first + second
+
+    def _delivered(self, count: int, rejected: tuple[tuple[int, str], ...]) -> int:
+        self._counters.delivered(count - len(rejected))
+        if rejected:
+            reasons = sorted({reason for _, reason in rejected})
+            cause = "the server rejected them: " + "; ".join(reasons)
+            self._counters.dropped(_stats.REJECTED_BY_SERVER, len(rejected), cause[:500])
+        self._debug("delivered %d, rejected %d", count - len(rejected), len(rejected))
+        return len(rejected)
+
+    def _drop(self, reason: str, count: int, cause: str) -> int:
+        self._counters.dropped(reason, count, cause)
+        return count
+
+    def _log_error_once(self, cause: str) -> None:
+        with self._errors_lock:
+            if cause in self._errors_logged:
+                return
+            self._errors_logged.add(cause)
+        logger.error("oakdata could not deliver events: %s", cause)
+
+    def _debug(self, message: str, *args: object) -> None:
+        if self._config.debug:
+            logger.debug("oakdata " + message, *args)

@@ -1,0 +1,153 @@
+"""Turning arbitrary Python values into JSON bytes, once, at capture time.
+
+The fast path is the C JSON encoder with a ``default`` hook for the values that have an
+obvious JSON form. Only when it refuses (NaN, a reference cycle, a key it cannot use) do we
+walk the value in Python and repair it, so an ordinary event never pays for the slow path.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import json
+import math
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+CYCLE_MARKER = "<cycle>"
+# Deeper than any sane event; protects the repair walk from recursion limits.
+MAX_DEPTH = 64
+
+UnknownTypeHook = Callable[[str], None]
+
+
+def _ignore_unknown(_type_name: str) -> None:
+    return None
+
+
+class Encoder:
+    """Encodes one message to compact ASCII JSON bytes; reports each type sent as its repr."""
+
+    def __init__(self, on_unknown_type: UnknownTypeHook = _ignore_unknown) -> None:
+        self._on_unknown_type = on_unknown_type
+        # ensure_ascii: escapes lone surrogates instead of failing on them, and is the C
+        # encoder's fastest string path.
+        self._strict = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=self._default
+        )
+
+    def encode(self, message: Mapping[str, Any]) -> bytes:
+        try:
+            text = self._strict.encode(message)
+        except (ValueError, TypeError, RecursionError):
+            text = self._strict.encode(self._repair(message, 0, set()))
+        return text.encode("ascii")
+
+    def _default(self, value: Any) -> Any:
+        try:
+            converted = to_json_form(value)
+        except Exception:
+            converted = _UNKNOWN
+        if converted is _UNKNOWN:
+            self._on_unknown_type(type(value).__qualname__)
+            return _safe_repr(value)
+        return converted
+
+    def _repair(self, value: Any, depth: int, active: set[int]) -> Any:
+        """A copy of value that the strict encoder accepts: no NaN, no cycles, str keys."""
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if value is None or isinstance(value, str | int | bool):
+            return value
+        if depth >= MAX_DEPTH or id(value) in active:
+            return CYCLE_MARKER
+        if not isinstance(value, dict | list | tuple):
+            return self._repair(self._default(value), depth + 1, active)
+        active.add(id(value))
+        try:
+            if isinstance(value, dict):
+                return {_key(k): self._repair(v, depth + 1, active) for k, v in value.items()}
+            return [self._repair(v, depth + 1, active) for v in value]
+        finally:
+            active.discard(id(value))
+
+
+class _Unknown:
+    pass
+
+
+_UNKNOWN = _Unknown()
+
+
+def to_json_form(value: Any) -> Any:
+    """The JSON-ready form of values with an obvious one, else the _UNKNOWN marker."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return _sorted_if_possible(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _bytes_form(bytes(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return _foreign_form(value)
+
+
+def _foreign_form(value: Any) -> Any:
+    # Duck-typed so that neither pydantic nor numpy is ever imported here.
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):  # pydantic v2
+        return model_dump(mode="json")
+    if type(value).__module__.split(".")[0] == "numpy" and callable(getattr(value, "tolist", None)):
+        return value.tolist()
+    legacy_dict = getattr(value, "dict", None)
+    if callable(legacy_dict) and hasattr(value, "__fields__"):  # pydantic v1
+        return legacy_dict()
+    return _UNKNOWN
+
+
+def _bytes_form(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(data).decode("ascii")
+
+
+def _sorted_if_possible(items: set[Any] | frozenset[Any]) -> list[Any]:
+    try:
+        return sorted(items)
+    except TypeError:
+        return list(items)
+
+
+def _key(key: Any) -> str | int | float | bool | None:
+    if isinstance(key, float) and not math.isfinite(key):
+        return str(key)
+    if key is None or isinstance(key, str | int | float | bool):
+        return key
+    return str(key)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__qualname__}>"

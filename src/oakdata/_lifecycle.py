@@ -1,0 +1,93 @@
+"""Process-wide hooks: flushing at exit, renewing clients after fork, and debug logging.
+
+Clients are held weakly, so registering here never keeps a discarded client alive.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Protocol
+
+from . import _ids
+
+# The exit hook's whole budget, shared by every client still open: a process must not
+# hang at exit because the analytics server is unreachable.
+ATEXIT_TIMEOUT = 5.0
+
+logger = logging.getLogger("oakdata")
+logger.addHandler(logging.NullHandler())
+
+
+class _Client(Protocol):
+    def shutdown(self, timeout: float | None = None) -> bool: ...
+
+    def _reset_after_fork(self) -> None: ...
+
+
+_clients: weakref.WeakSet[_Client] = weakref.WeakSet()
+_clients_lock = threading.Lock()
+
+
+def register(client: _Client) -> None:
+    with _clients_lock:
+        _clients.add(client)
+
+
+def _open_clients() -> list[_Client]:
+    with _clients_lock:
+        return list(_clients)
+
+
+def _flush_at_exit() -> None:
+    deadline = time.monotonic() + ATEXIT_TIMEOUT
+    for client in _open_clients():
+        client.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _after_fork_in_child() -> None:
+    global _clients_lock  # noqa: PLW0603 - the parent's lock may have been held at the fork
+    _clients_lock = threading.Lock()
+    _ids.reseed()
+    for client in list(_clients):
+        client._reset_after_fork()
+
+
+atexit.register(_flush_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_debug_handler: logging.Handler | None = None
+
+
+def enable_debug_logging() -> None:
+    """debug=True: show the oakdata logger's records on stderr, unless the app routes them."""
+    global _debug_handler  # noqa: PLW0603 - one handler per process, however many clients
+    logger.setLevel(logging.DEBUG)
+    routed = any(not isinstance(h, logging.NullHandler) for h in logger.handlers)
+    if _debug_handler is None and not routed:
+        _debug_handler = logging.StreamHandler()
+        _debug_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+        )
+        logger.addHandler(_debug_handler)
+
+
+class TypeWarnings:
+    """Warns once per type sent as its repr(); the value itself is never logged."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def warn(self, type_name: str) -> None:
+        if type_name in self._seen:
+            return
+        self._seen.add(type_name)
+        logger.warning(
+            "oakdata sent a value of type %s as its repr(): it has no JSON form", type_name
+        )

@@ -1,0 +1,155 @@
+"""Building the four message types from what the caller passed: pure, and strict about input.
+
+A builder either returns the message dict or raises InvalidInput whose text names the fault
+without quoting the value (values may be personal data, and warnings end up in logs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid as uuid_module
+from collections.abc import Mapping
+from typing import Any
+
+from ._ids import rfc3339, uuid7
+from ._version import __version__
+
+LIB_NAME = "oakdata-python"
+MAX_ID_LENGTH = 200
+
+Message = dict[str, Any]
+
+
+class InvalidInput(Exception):
+    """Raised by the builders; the message names the argument and the fault, never the value."""
+
+
+def capture(
+    distinct_id: object,
+    event: object,
+    properties: object,
+    groups: object,
+    timestamp: object,
+    message_uuid: object,
+) -> Message:
+    props = _properties(properties)
+    props["$lib"] = LIB_NAME
+    props["$lib_version"] = __version__
+    message = _envelope("capture", timestamp, message_uuid)
+    message["event"] = _name("event", event)
+    message["distinct_id"] = _identifier("distinct_id", distinct_id)
+    message["properties"] = props
+    message["groups"] = _groups(groups)
+    return message
+
+
+def identify(distinct_id: object, properties: object) -> Message:
+    message = _envelope("identify", None, None)
+    message["distinct_id"] = _identifier("distinct_id", distinct_id)
+    message["properties"] = _properties(properties)
+    return message
+
+
+def alias(distinct_id: object, alias_id: object) -> Message:
+    message = _envelope("alias", None, None)
+    message["distinct_id"] = _identifier("distinct_id", distinct_id)
+    message["alias"] = _identifier("alias", alias_id)
+    if message["alias"] == message["distinct_id"]:
+        raise InvalidInput("alias is the same id as distinct_id")
+    return message
+
+
+def group_identify(group_type: object, group_key: object, properties: object) -> Message:
+    message = _envelope("group_identify", None, None)
+    message["group_type"] = _name("group_type", group_type)
+    message["group_key"] = _identifier("group_key", group_key)
+    message["properties"] = _properties(properties)
+    return message
+
+
+def _envelope(kind: str, timestamp: object, message_uuid: object) -> Message:
+    now_ns = time.time_ns()
+    return {
+        "type": kind,
+        "uuid": uuid7(now_ns) if message_uuid is None else _uuid(message_uuid),
+        "timestamp": rfc3339(now_ns) if timestamp is None else _timestamp(timestamp),
+    }
+
+
+def _identifier(argument: str, value: object) -> str:
+    # bool is an int subclass, but True is never meant as a user id.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{argument} must be a str or an int, not {type(value).__name__}")
+    return _bounded(argument, value)
+
+
+def _name(argument: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{argument} must be a str, not {type(value).__name__}")
+    return _bounded(argument, value)
+
+
+def _bounded(argument: str, value: str) -> str:
+    if not value.strip():
+        raise InvalidInput(f"{argument} is empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(f"{argument} is longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _properties(value: object) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"properties must be a mapping, not {type(value).__name__}")
+    # A shallow copy: the caller's dict may be mutated after we return. Nested values are
+    # fixed a moment later, when the message is encoded, still inside the caller's call.
+    return dict(value)
+
+
+def _groups(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"groups must be a mapping, not {type(value).__name__}")
+    return {_name("group type", k): _identifier("group key", v) for k, v in value.items()}
+
+
+def _uuid(value: object) -> str:
+    if isinstance(value, uuid_module.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(uuid_module.UUID(value))
+        except ValueError:
+            pass
+    raise InvalidInput("uuid must be a UUID or a UUID string")
+
+
+def _timestamp(value: object) -> str:
+    if isinstance(value, str):
+        value = _parse_iso(value)
+    if not isinstance(value, dt.datetime):
+        raise InvalidInput("timestamp must be a datetime or an ISO-8601 string")
+    # Naive datetimes are taken as UTC (documented): servers usually run in UTC, and
+    # guessing the local zone would silently shift events by hours elsewhere.
+    moment = value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+    try:
+        utc = moment.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInput("timestamp is out of range") from exc
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}Z"
+
+
+def _parse_iso(text: str) -> dt.datetime:
+    candidate = text.strip()
+    # Python 3.10's fromisoformat does not know the 'Z' suffix.
+    if candidate[-1:] in ("Z", "z"):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        return dt.datetime.fromisoformat(candidate)
+    except ValueError as exc:
+        raise InvalidInput("timestamp is not an ISO-8601 date and time") from exc

@@ -1,0 +1,137 @@
+"""Counters by outcome and drop reason, and the summarised warnings about drops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+INVALID_INPUT = "invalid_input"
+TOO_LARGE = "too_large"
+QUEUE_FULL = "queue_full"
+AFTER_SHUTDOWN = "after_shutdown"
+REJECTED_BY_SERVER = "rejected_by_server"
+CLIENT_ERROR = "client_error"
+OVERSIZED_FOR_SERVER = "oversized_for_server"
+RETRIES_EXHAUSTED = "retries_exhausted"
+SHUTDOWN_TIMEOUT = "shutdown_timeout"
+
+DROP_REASONS = (
+    AFTER_SHUTDOWN,
+    CLIENT_ERROR,
+    INVALID_INPUT,
+    OVERSIZED_FOR_SERVER,
+    QUEUE_FULL,
+    REJECTED_BY_SERVER,
+    RETRIES_EXHAUSTED,
+    SHUTDOWN_TIMEOUT,
+    TOO_LARGE,
+)
+
+# After the first warning for a reason, further drops for it are reported at most this often.
+WARNING_SUMMARY_INTERVAL = 60.0
+
+logger = logging.getLogger("oakdata")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A consistent snapshot: captured == delivered + queued + dropped_total."""
+
+    captured: int
+    delivered: int
+    retried: int
+    queued: int
+    dropped: Mapping[str, int]
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class Counters:
+    """Thread-safe counters; every change keeps the invariant that Stats states."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._captured = 0
+        self._delivered = 0
+        self._retried = 0
+        self._queued = 0
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._warned_at: dict[str, float] = {}
+        self._unreported: dict[str, int] = {}
+
+    def captured_and_queued(self) -> None:
+        with self._lock:
+            self._captured += 1
+            self._queued += 1
+
+    def captured_and_dropped(self, reason: str, detail: str) -> None:
+        with self._lock:
+            self._captured += 1
+            self._dropped[reason] += 1
+        self._warn(reason, 1, detail)
+
+    def delivered(self, count: int) -> None:
+        with self._lock:
+            self._queued -= count
+            self._delivered += count
+
+    def dropped(self, reason: str, count: int, detail: str) -> None:
+        """Events that had been queued and will now never be sent."""
+        with self._lock:
+            self._queued -= count
+            self._dropped[reason] += count
+        self._warn(reason, count, detail)
+
+    def retried(self) -> None:
+        with self._lock:
+            self._retried += 1
+
+    def snapshot(self) -> Stats:
+        with self._lock:
+            return Stats(
+                captured=self._captured,
+                delivered=self._delivered,
+                retried=self._retried,
+                queued=self._queued,
+                dropped=MappingProxyType(dict(self._dropped)),
+            )
+
+    def _warn(self, reason: str, count: int, detail: str) -> None:
+        # One line the first time, then one summary per interval: a flood of bad events
+        # must not become a flood of log lines.
+        now = time.monotonic()
+        with self._lock:
+            last = self._warned_at.get(reason)
+            if last is not None and now - last < WARNING_SUMMARY_INTERVAL:
+                self._unreported[reason] = self._unreported.get(reason, 0) + count
+                return
+            self._warned_at[reason] = now
+            earlier = self._unreported.pop(reason, 0)
+        noun = "event" if count == 1 else "events"
+        if earlier:
+            logger.warning(
+                "oakdata dropped %d %s (%s): %s; %d more dropped for this reason since then",
+                count,
+                noun,
+                reason,
+                detail,
+                earlier,
+            )
+        else:
+            logger.warning("oakdata dropped %d %s (%s): %s", count, noun, reason, detail)
+
+    def report_unreported(self) -> None:
+        """At shutdown: say what the summarising swallowed, so nothing goes unmentioned."""
+        with self._lock:
+            pending = self._unreported
+            self._unreported = {}
+        for reason, count in sorted(pending.items()):
+            logger.warning(
+                "oakdata dropped %d more events (%s) since the last report", count, reason
+            )

@@ -1,0 +1,1 @@
+"""OakData ingest server."""

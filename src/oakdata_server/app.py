@@ -1,0 +1,58 @@
+"""The ASGI app factory: routes declared here, in one place; no import-time globals.
+
+Starlette because it is small (routing, requests, responses and nothing we would have to turn
+off), typed, well kept, and the ASGI toolkit uvicorn and FastAPI are built on; the server needs
+no ORM, no dependency injection and no model layer, so a larger framework would only add weight.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from oakdata_server.errors import error_response
+from oakdata_server.ingest import IngestEndpoint
+from oakdata_server.openapi import openapi_json
+from oakdata_server.ratelimit import RateLimiter
+from oakdata_server.read import ReadEndpoints
+from oakdata_server.settings import Settings
+from oakdata_server.storage import Storage
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def create_app(settings: Settings, storage: Storage) -> Starlette:
+    """The server; the caller owns `storage` and closes it after the app stops."""
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    ingest = IngestEndpoint(settings, storage, limiter)
+    read = ReadEndpoints(settings, storage)
+    document = openapi_json()
+
+    async def openapi(_: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    routes = [
+        Route("/api/oak/ingest", ingest.ingest, methods=["POST"]),
+        Route("/api/oak/ingest", ingest.preflight, methods=["OPTIONS"]),
+        Route("/api/oak/persons/{distinct_id}/timeline", read.timeline, methods=["GET"]),
+        Route("/api/oak/groups/{group_type}/{group_key}", read.group, methods=["GET"]),
+        Route("/api/oak/openapi.json", openapi, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code = _HTTP_CODES.get(status, "http_error")
+    return error_response(status, code, f"{code.replace('_', ' ').capitalize()}.")
+
+
+async def _internal_error(_: Request, __: Exception) -> Response:
+    # Never echo the exception: it could carry property values or paths.
+    return error_response(500, "internal_error", "The server failed; retrying is safe.")

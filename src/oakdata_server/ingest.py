@@ -1,0 +1,157 @@
+"""POST /api/oak/ingest and its CORS preflight, as docs/protocol.md describes them.
+
+Checks run cheapest first and all of them before anything is stored: key, origin, rate, size,
+gzip, JSON, envelope, then each message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from oakdata_server.body import decode_body, read_limited
+from oakdata_server.errors import IngestError, error_response
+from oakdata_server.keys import hashes_match, key_kind, lookup_id, normalize_origin
+from oakdata_server.ratelimit import RateLimiter, retry_after_header
+from oakdata_server.settings import Settings
+from oakdata_server.storage import KeyRecord, Storage, StorageUnavailable
+from oakdata_server.validation import (
+    MESSAGE_TYPES,
+    PUBLIC_KEY_TYPES,
+    Rejection,
+    ValidMessage,
+    parse_envelope,
+    parse_json,
+    validate_batch,
+)
+
+PREFLIGHT_MAX_AGE_SECONDS = 600
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
+class IngestEndpoint:
+    def __init__(self, settings: Settings, storage: Storage, limiter: RateLimiter) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._limiter = limiter
+
+    async def preflight(self, request: Request) -> Response:
+        headers = await self._cors_headers(request)
+        if not headers:
+            return error_response(
+                403, "origin_not_allowed", "This origin is not registered with any public key."
+            )
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
+                "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS),
+            }
+        )
+        return Response(status_code=204, headers=headers)
+
+    async def ingest(self, request: Request) -> Response:
+        received_at = datetime.now(timezone.utc)
+        try:
+            cors = await self._cors_headers(request)
+        except StorageUnavailable:
+            cors = {}
+        try:
+            response = await self._ingest(request, received_at)
+        except IngestError as error:
+            response = error_response(error.status, error.code, error.message, error.headers)
+        except StorageUnavailable:
+            response = error_response(
+                503, "storage_unavailable", "The database is busy; retry shortly."
+            )
+        response.headers.update(cors)
+        return response
+
+    async def _ingest(self, request: Request, received_at: datetime) -> Response:
+        record = await self._authenticate(request)
+        if record.kind == "public":
+            self._check_origin(record, request.headers.get("origin"))
+        wait = self._limiter.acquire(str(record.id))
+        if wait > 0:
+            raise IngestError(
+                429,
+                "rate_limited",
+                "Too many requests for this key.",
+                {"Retry-After": retry_after_header(wait)},
+            )
+        body = await read_limited(
+            request.stream(), request.headers.get("content-length"), self._settings.max_body_bytes
+        )
+        # Inflating and parsing up to 2 MiB is CPU work: keep it off the event loop.
+        valid, rejected = await run_in_threadpool(
+            self._decode, body, request.headers.get("content-encoding"), record, received_at
+        )
+        result = await run_in_threadpool(
+            self._storage.ingest, record.project_id, [m for _, m in valid], received_at
+        )
+        return JSONResponse(
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": [{"index": r.index, "reason": r.reason} for r in rejected],
+            }
+        )
+
+    def _decode(
+        self, body: bytes, encoding: str | None, record: KeyRecord, received_at: datetime
+    ) -> tuple[list[tuple[int, ValidMessage]], list[Rejection]]:
+        document = parse_json(decode_body(body, encoding, self._settings.max_decompressed_bytes))
+        batch, sent_at = parse_envelope(document, self._settings.max_batch_messages)
+        if record.kind == "public" and any(_forbidden_for_public(m) for m in batch):
+            raise IngestError(
+                403,
+                "message_type_not_allowed",
+                "Public keys may send capture, identify and alias only.",
+            )
+        return validate_batch(batch, sent_at, received_at)
+
+    async def _authenticate(self, request: Request) -> KeyRecord:
+        key = bearer_token(request)
+        if key is None:
+            raise IngestError(401, "missing_key", "Send the key as 'Authorization: Bearer <key>'.")
+        if key_kind(key) is not None:
+            for record in await run_in_threadpool(self._storage.find_active_keys, lookup_id(key)):
+                if hashes_match(key, record.key_hash):
+                    return record
+        raise IngestError(401, "invalid_key", "The key is unknown or has been revoked.")
+
+    @staticmethod
+    def _check_origin(record: KeyRecord, origin: str | None) -> None:
+        if origin is None or normalize_origin(origin) not in record.origins:
+            raise IngestError(
+                403, "origin_not_allowed", "This origin is not registered with the public key."
+            )
+
+    async def _cors_headers(self, request: Request) -> dict[str, str]:
+        origin = request.headers.get("origin")
+        if origin is None:
+            return {}
+        if not await run_in_threadpool(self._storage.origin_registered, normalize_origin(origin)):
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def _forbidden_for_public(message: Any) -> bool:
+    # Only a known type that public keys may not send refuses the request; an unknown type is
+    # an invalid message, rejected by index like any other.
+    return (
+        isinstance(message, dict)
+        and message.get("type") in MESSAGE_TYPES
+        and message.get("type") not in PUBLIC_KEY_TYPES
+    )

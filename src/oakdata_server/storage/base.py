@@ -1,0 +1,106 @@
+"""What the routes need from a database, and nothing more.
+
+Every method is blocking; the app calls them off the event loop. A new engine is one class
+implementing `Storage`; the routes do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from oakdata_server.keys import KeyKind
+from oakdata_server.validation import ValidMessage
+
+
+class StorageUnavailable(Exception):
+    """The database is busy or unreachable; the request may be retried."""
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: int
+    project_id: int
+    project_name: str
+    kind: KeyKind
+    lookup_id: str  # public: the key's prefix and its first characters, e.g. oak_sec_1a2b3c4d
+    key_hash: str
+    name: str
+    origins: tuple[str, ...]
+    created_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    uuid: str
+    event: str
+    distinct_id: str
+    timestamp: str
+    client_timestamp: str
+    received_at: str
+    properties: dict[str, Any]
+    groups: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ends: events sort by (timestamp, id)."""
+
+    timestamp: str
+    event_id: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    distinct_ids: list[str]
+    properties: dict[str, Any]
+    events: list[StoredEvent]
+    next_position: Position | None
+
+
+@dataclass(frozen=True)
+class GroupView:
+    group_type: str
+    group_key: str
+    properties: dict[str, Any]
+    events: list[StoredEvent]
+    next_position: Position | None
+
+
+class Storage(Protocol):
+    def create_project(self, name: str) -> Project: ...
+    def get_project(self, name: str) -> Project | None: ...
+    def create_key(
+        self, project_id: int, kind: KeyKind, lookup_id: str, key_hash: str, name: str,
+        origins: Sequence[str],
+    ) -> KeyRecord: ...
+    def list_keys(self) -> list[KeyRecord]: ...
+    def revoke_key(self, lookup_id: str) -> bool: ...
+    def find_active_keys(self, lookup_id: str) -> list[KeyRecord]: ...
+    def origin_registered(self, origin: str) -> bool: ...
+    def ingest(
+        self, project_id: int, messages: Sequence[ValidMessage], received_at: datetime
+    ) -> IngestResult: ...
+    def timeline(
+        self, project_id: int, distinct_id: str, limit: int, after: Position | None
+    ) -> Timeline | None: ...
+    def group(
+        self, project_id: int, group_type: str, group_key: str, limit: int, after: Position | None
+    ) -> GroupView | None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,289 @@
+"""The SQLite engine: one file, WAL, one connection guarded by a lock.
+
+One connection with a lock rather than a pool: SQLite allows one writer at a time anyway, and
+the lock turns "database is locked" between our own threads into plain queueing. Other
+processes (the CLI revoking a key while the server runs) wait up to BUSY_TIMEOUT_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from oakdata_server.keys import KeyKind
+from oakdata_server.storage import _identity
+from oakdata_server.storage.base import (
+    GroupView,
+    IngestResult,
+    KeyRecord,
+    Position,
+    Project,
+    StorageUnavailable,
+    StoredEvent,
+    Timeline,
+)
+from oakdata_server.storage.schema import migrate
+from oakdata_server.validation import ValidMessage, format_timestamp
+
+BUSY_TIMEOUT_SECONDS = 5.0
+
+_EVENT_COLUMNS = (
+    "e.id, e.uuid, e.event, e.distinct_id, e.timestamp, e.client_timestamp, e.received_at,"
+    " e.properties, e.groups"
+)
+
+
+class SQLiteStorage:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # isolation_level=None: we open transactions ourselves, BEGIN IMMEDIATE for writes so a
+        # writer never fails half-way on an upgrade from a read lock.
+        self._connection = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+        self._connection.execute("PRAGMA journal_mode = WAL")
+        self._connection.execute("PRAGMA synchronous = NORMAL")  # durable in WAL, fast
+        migrate(self._connection)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, _translate_errors():
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, _translate_errors():
+            # One snapshot for the several queries of a read, so a page is consistent.
+            self._connection.execute("BEGIN")
+            try:
+                yield self._connection
+            finally:
+                self._connection.execute("COMMIT")
+
+    # projects and keys
+
+    def create_project(self, name: str) -> Project:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO projects (name, created_at) VALUES (?, ?)", (name, _now())
+            )
+            (project_id,) = db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
+        return Project(project_id, name)
+
+    def get_project(self, name: str) -> Project | None:
+        with self._read() as db:
+            row = db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
+        return None if row is None else Project(row[0], name)
+
+    def create_key(
+        self, project_id: int, kind: KeyKind, lookup_id: str, key_hash: str, name: str,
+        origins: Sequence[str],
+    ) -> KeyRecord:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO api_keys (project_id, kind, lookup_id, key_hash, name, origins,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (project_id, kind, lookup_id, key_hash, name, json.dumps(list(origins)), _now()),
+            )
+            key_id = cursor.lastrowid
+        return next(k for k in self.list_keys() if k.id == key_id)
+
+    def list_keys(self) -> list[KeyRecord]:
+        return self._keys("", ())
+
+    def find_active_keys(self, lookup_id: str) -> list[KeyRecord]:
+        # Read on every request, never cached: a revocation counts from the next request.
+        return self._keys("WHERE k.lookup_id = ? AND k.revoked_at IS NULL", (lookup_id,))
+
+    def _keys(self, where: str, parameters: tuple[Any, ...]) -> list[KeyRecord]:
+        with self._read() as db:
+            # `where` is one of our constant fragments; values are parameters.
+            query = (
+                "SELECT k.id, k.project_id, p.name, k.kind, k.lookup_id, k.key_hash, k.name,"  # noqa: S608
+                " k.origins, k.created_at, k.revoked_at FROM api_keys k"
+                f" JOIN projects p ON p.id = k.project_id {where} ORDER BY k.id"
+            )
+            rows = db.execute(
+                query,
+                parameters,
+            ).fetchall()
+        return [
+            KeyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(json.loads(r[7])), r[8], r[9])
+            for r in rows
+        ]
+
+    def revoke_key(self, lookup_id: str) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE lookup_id = ? AND revoked_at IS NULL",
+                (_now(), lookup_id),
+            )
+            return cursor.rowcount > 0
+
+    def origin_registered(self, origin: str) -> bool:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT origins FROM api_keys WHERE kind = 'public' AND revoked_at IS NULL"
+            ).fetchall()
+        return any(origin in json.loads(origins) for (origins,) in rows)
+
+    # ingest
+
+    def ingest(
+        self, project_id: int, messages: Sequence[ValidMessage], received_at: datetime
+    ) -> IngestResult:
+        received = format_timestamp(received_at)
+        accepted = duplicates = 0
+        with self._write() as db:
+            for message in messages:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO messages (project_id, uuid, type, received_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (project_id, message.uuid, message.type, received),
+                )
+                if cursor.rowcount == 0:
+                    duplicates += 1
+                    continue
+                accepted += 1
+                _apply(db, project_id, message, received)
+        return IngestResult(accepted, duplicates)
+
+    # reading
+
+    def timeline(
+        self, project_id: int, distinct_id: str, limit: int, after: Position | None
+    ) -> Timeline | None:
+        with self._read() as db:
+            person_id = _identity.person_of(db, project_id, distinct_id)
+            if person_id is None:
+                return None
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT distinct_id FROM person_ids WHERE person_id = ? ORDER BY distinct_id",
+                    (person_id,),
+                )
+            ]
+            properties = _identity.person_properties(db, person_id)
+            events = _page(
+                db,
+                "JOIN person_ids p ON p.project_id = e.project_id AND p.distinct_id = e.distinct_id"
+                " WHERE p.person_id = ?",
+                (person_id,),
+                limit,
+                after,
+            )
+        return Timeline(ids, properties, events[:limit], _next(events, limit))
+
+    def group(
+        self, project_id: int, group_type: str, group_key: str, limit: int, after: Position | None
+    ) -> GroupView | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT properties FROM groups WHERE project_id = ? AND group_type = ?"
+                " AND group_key = ?",
+                (project_id, group_type, group_key),
+            ).fetchone()
+            events = _page(
+                db,
+                "JOIN event_groups g ON g.event_id = e.id WHERE g.project_id = ?"
+                " AND g.group_type = ? AND g.group_key = ?",
+                (project_id, group_type, group_key),
+                limit,
+                after,
+            )
+        if row is None and not events:
+            return None
+        properties = _identity.plain(json.loads(row[0])) if row else {}
+        return GroupView(group_type, group_key, properties, events[:limit], _next(events, limit))
+
+
+def _apply(db: sqlite3.Connection, project_id: int, message: ValidMessage, received: str) -> None:
+    if message.type == "capture":
+        _identity.ensure_person(db, project_id, message.distinct_id)
+        cursor = db.execute(
+            "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
+            " client_timestamp, received_at, properties, groups)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                project_id, message.uuid, message.distinct_id, message.event, message.timestamp,
+                message.client_timestamp, received, message.properties_json,
+                json.dumps(message.groups, ensure_ascii=False),
+            ),
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO event_groups (event_id, project_id, group_type, group_key,"
+            " timestamp) VALUES (?, ?, ?, ?, ?)",
+            [
+                (cursor.lastrowid, project_id, t, k, message.timestamp)
+                for t, k in message.groups.items()
+            ],
+        )
+    elif message.type == "identify":
+        person_id = _identity.ensure_person(db, project_id, message.distinct_id)
+        _identity.set_person_properties(db, person_id, message)
+        if message.anon_distinct_id:
+            _identity.merge(db, project_id, message.distinct_id, message.anon_distinct_id)
+    elif message.type == "alias":
+        _identity.merge(db, project_id, message.distinct_id, message.alias)
+    else:
+        _identity.set_group_properties(db, project_id, message)
+
+
+def _page(
+    db: sqlite3.Connection, join_where: str, parameters: tuple[Any, ...], limit: int,
+    after: Position | None,
+) -> list[StoredEvent]:
+    position = ""
+    if after is not None:
+        position = " AND (e.timestamp, e.id) > (?, ?)"
+        parameters = (*parameters, after.timestamp, after.event_id)
+    # One row more than asked tells whether there is a next page.
+    rows = db.execute(
+        # Only our own constant fragments are formatted in; every value is a parameter.
+        f"SELECT {_EVENT_COLUMNS} FROM events e {join_where}{position}"  # noqa: S608
+        " ORDER BY e.timestamp, e.id LIMIT ?",
+        (*parameters, limit + 1),
+    ).fetchall()
+    return [
+        StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]))
+        for r in rows
+    ]
+
+
+def _next(events: list[StoredEvent], limit: int) -> Position | None:
+    if len(events) <= limit:
+        return None
+    last = events[limit - 1]
+    return Position(last.timestamp, last.id)
+
+
+def _now() -> str:
+    return format_timestamp(datetime.now(timezone.utc))
+
+
+@contextmanager
+def _translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        # "database is locked" / "unable to open": the caller may retry; anything else is a bug.
+        if "locked" in str(error) or "busy" in str(error) or "unable to open" in str(error):
+            raise StorageUnavailable(str(error)) from error
+        raise

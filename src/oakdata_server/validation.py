@@ -1,0 +1,239 @@
+"""Turning a decoded body into valid messages and rejections. Pure: no I/O, no clock.
+
+The envelope is judged as a whole (an error refuses the request); each message is judged on
+its own (an error rejects that message by index and the rest are stored), as docs/protocol.md
+sections 3 and 4 say.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from oakdata_server.errors import IngestError
+
+MESSAGE_TYPES = ("capture", "identify", "alias", "group_identify")
+PUBLIC_KEY_TYPES = frozenset({"capture", "identify", "alias"})
+MAX_ID_CHARS = 200
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_GROUPS = 50
+ANON_ID_PROPERTY = "$anon_distinct_id"
+_ID_RULE = f"must be a string of 1 to {MAX_ID_CHARS} characters"
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+@dataclass(frozen=True)
+class ValidMessage:
+    type: str
+    uuid: str
+    timestamp: str  # corrected for clock skew, UTC, fixed width so text order is time order
+    client_timestamp: str
+    distinct_id: str = ""
+    event: str = ""
+    alias: str = ""
+    group_type: str = ""
+    group_key: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+    properties_json: str = "{}"  # encoded once, here, and stored as is
+    groups: dict[str, str] = field(default_factory=dict)
+    anon_distinct_id: str = ""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    reason: str
+
+
+class _Invalid(Exception):
+    pass
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8, bad JSON, NaN and over-long integers.
+        raise IngestError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_envelope(document: Any, max_messages: int) -> tuple[list[Any], datetime | None]:
+    """The batch and sent_at of an envelope, or the error that refuses the request."""
+    if not isinstance(document, dict):
+        raise _envelope("the body must be a JSON object")
+    batch = document.get("batch")
+    if not isinstance(batch, list):
+        raise _envelope('"batch" must be an array of messages')
+    if len(batch) > max_messages:
+        raise IngestError(
+            413,
+            "too_many_messages",
+            f"The batch has {len(batch)} messages; at most {max_messages}.",
+        )
+    sent_at: datetime | None = None
+    if "sent_at" in document:
+        raw = document["sent_at"]
+        sent_at = parse_timestamp(raw) if isinstance(raw, str) else None
+        if sent_at is None:
+            raise _envelope('"sent_at" must be an RFC 3339 timestamp')
+    return batch, sent_at
+
+
+def _envelope(problem: str) -> IngestError:
+    return IngestError(422, "invalid_envelope", f"Invalid envelope: {problem}.")
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        offset = timedelta(0)
+        if not zulu:
+            offset = timedelta(hours=int(off_h), minutes=int(off_m))
+            offset = -offset if sign == "-" else offset
+        local = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
+            tzinfo=timezone(offset),
+        )
+        return local.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
+def format_timestamp(moment: datetime) -> str:
+    # Spelled out rather than isoformat() so that every stored value has the same width.
+    m = moment.astimezone(timezone.utc)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond:06d}Z"
+    )
+
+
+def validate_batch(
+    batch: list[Any], sent_at: datetime | None, received_at: datetime
+) -> tuple[list[tuple[int, ValidMessage]], list[Rejection]]:
+    skew = received_at - sent_at if sent_at is not None else timedelta(0)
+    valid: list[tuple[int, ValidMessage]] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(batch):
+        try:
+            valid.append((index, validate_message(raw, skew)))
+        except _Invalid as problem:
+            rejected.append(Rejection(index, str(problem)))
+    return valid, rejected
+
+
+def validate_message(raw: Any, skew: timedelta) -> ValidMessage:
+    if not isinstance(raw, dict):
+        raise _Invalid("message: must be a JSON object")
+    kind = raw.get("type")
+    if kind not in MESSAGE_TYPES:
+        raise _Invalid("type: must be one of " + ", ".join(MESSAGE_TYPES))
+    uuid = raw.get("uuid")
+    if not isinstance(uuid, str) or _UUID.fullmatch(uuid) is None:
+        raise _Invalid("uuid: must be a UUID in 8-4-4-4-12 hex form")
+    raw_timestamp = raw.get("timestamp")
+    moment = parse_timestamp(raw_timestamp) if isinstance(raw_timestamp, str) else None
+    if moment is None:
+        raise _Invalid("timestamp: must be an RFC 3339 timestamp")
+    try:
+        corrected = moment + skew
+    except OverflowError:
+        raise _Invalid("timestamp: out of range after clock-skew correction") from None
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise _Invalid("message: contains a lone surrogate, which is not UTF-8") from None
+    if size > MAX_MESSAGE_BYTES:
+        raise _Invalid(f"message: larger than {MAX_MESSAGE_BYTES} bytes")
+    properties = _properties(raw)
+    common: dict[str, Any] = {
+        "type": kind,
+        "uuid": uuid.lower(),
+        "timestamp": format_timestamp(corrected),
+        "client_timestamp": format_timestamp(moment),
+    }
+    if kind == "capture":
+        return ValidMessage(
+            **common,
+            distinct_id=_identifier(raw, "distinct_id"),
+            event=_identifier(raw, "event"),
+            properties=properties,
+            properties_json=_encode(properties),
+            groups=_groups(raw),
+        )
+    if kind == "identify":
+        anon = properties.pop(ANON_ID_PROPERTY, None)
+        if anon is not None and not _is_identifier(anon):
+            raise _Invalid(f"properties.{ANON_ID_PROPERTY}: {_ID_RULE}")
+        return ValidMessage(
+            **common,
+            distinct_id=_identifier(raw, "distinct_id"),
+            properties=properties,
+            properties_json=_encode(properties),
+            anon_distinct_id=anon or "",
+        )
+    if kind == "alias":
+        return ValidMessage(
+            **common, distinct_id=_identifier(raw, "distinct_id"), alias=_identifier(raw, "alias")
+        )
+    return ValidMessage(
+        **common,
+        group_type=_identifier(raw, "group_type"),
+        group_key=_identifier(raw, "group_key"),
+        properties=properties,
+        properties_json=_encode(properties),
+    )
+
+
+def _is_identifier(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= MAX_ID_CHARS
+
+
+def _identifier(raw: dict[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if not _is_identifier(value):
+        raise _Invalid(f"{name}: {_ID_RULE}")
+    return str(value)
+
+
+def _properties(raw: dict[str, Any]) -> dict[str, Any]:
+    value = raw.get("properties", {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid("properties: must be an object")
+    return dict(value)
+
+
+def _groups(raw: dict[str, Any]) -> dict[str, str]:
+    value = raw.get("groups", {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid("groups: must be an object of group type to group key")
+    if len(value) > MAX_GROUPS:
+        raise _Invalid(f"groups: at most {MAX_GROUPS} entries")
+    for group_type, group_key in value.items():
+        if not _is_identifier(group_type) or not _is_identifier(group_key):
+            raise _Invalid(f"groups: types and keys {_ID_RULE.replace('a string', 'strings')}")
+    return dict(value)
+
+
+def _encode(properties: dict[str, Any]) -> str:
+    return json.dumps(properties, separators=(",", ":"), ensure_ascii=False)

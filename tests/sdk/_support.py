@@ -1,0 +1,48 @@
+"""Constants and assertions shared by the SDK tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from oakdata import DROP_REASONS, OakClient, Stats
+
+# Distinctive, so that a leak into a log line, a repr or an exception text is easy to find.
+SECRET_KEY = "oak_sec_T0pS3cretValue_9f8e7d6c5b4a"
+
+# Fast retries and no timer: requests leave on flush_at, flush() and shutdown() only, so each
+# test decides when batches are cut.
+FAST_OPTIONS: dict[str, Any] = {
+    "retry_initial_delay": 0.01,
+    "max_retries": 2,
+    "flush_interval": 0,
+    "request_timeout": 5.0,
+}
+
+WAIT_SECONDS = 10.0
+
+MakeClient = Callable[..., OakClient]
+
+
+def assert_consistent(stats: Stats) -> None:
+    """The invariant Stats promises, and every drop reason present."""
+    assert set(stats.dropped) == set(DROP_REASONS), stats
+    assert all(count >= 0 for count in stats.dropped.values()), stats
+    assert stats.captured == stats.delivered + stats.queued + stats.dropped_total, stats
+
+
+def dropped_only(stats: Stats, **expected: int) -> None:
+    """Assert the drop counters are exactly `expected`, every other reason zero."""
+    wanted = dict.fromkeys(DROP_REASONS, 0)
+    wanted.update(expected)
+    assert dict(stats.dropped) == wanted
+
+
+def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    """Live threads started since `before`, leaving out the bed's own request handlers."""
+    return {
+        t
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and "process_request_thread" not in t.name
+    }

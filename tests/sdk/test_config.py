@@ -1,0 +1,166 @@
+"""Each constructor option, each construction error, and the environment fallbacks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from httpbed import HttpBed, Reply
+from oakdata import OakClient
+
+from ._support import SECRET_KEY, WAIT_SECONDS
+
+PUBLIC_KEY = "oak_pub_Vis1bleButNotForServers_1234"
+
+
+def test_construction_without_a_key_raises_value_error():
+    with pytest.raises(ValueError, match=r"(?i)key"):
+        OakClient()
+
+
+def test_construction_with_an_empty_key_raises_value_error():
+    with pytest.raises(ValueError, match=r"(?i)key"):
+        OakClient("")
+
+
+def test_construction_with_a_public_key_raises_value_error_without_echoing_it():
+    with pytest.raises(ValueError, match=r"(?i)public") as excinfo:
+        OakClient(PUBLIC_KEY)
+    assert PUBLIC_KEY not in str(excinfo.value)
+    assert "Vis1bleButNotForServers" not in repr(excinfo.value)
+
+
+@pytest.mark.parametrize("flush_at", [0, -1])
+def test_flush_at_below_one_raises_value_error(bed: HttpBed, flush_at: int):
+    with pytest.raises(ValueError, match="flush_at"):
+        OakClient(SECRET_KEY, host=bed.url, flush_at=flush_at)
+
+
+@pytest.mark.parametrize(
+    "option", ["flush_interval", "request_timeout", "retry_initial_delay"]
+)
+def test_a_negative_duration_raises_value_error(bed: HttpBed, option: str):
+    with pytest.raises(ValueError, match=option):
+        OakClient(SECRET_KEY, host=bed.url, **{option: -1.0})
+
+
+@pytest.mark.parametrize(
+    "host", ["ftp://example.com", "example.com", "", "http://", "localhost:8000"]
+)
+def test_a_host_that_is_not_an_http_url_raises_value_error(host: str):
+    with pytest.raises(ValueError, match="host") as excinfo:
+        OakClient(SECRET_KEY, host=host)
+    assert SECRET_KEY not in str(excinfo.value)
+
+
+def test_construction_errors_never_contain_the_secret_key():
+    for options in (
+        {"flush_at": 0}, {"flush_interval": -1}, {"host": "nope"}, {"max_retries": -1}
+    ):
+        with pytest.raises(ValueError, match=r".") as excinfo:
+            OakClient(SECRET_KEY, **options)
+        assert SECRET_KEY not in str(excinfo.value)
+        assert SECRET_KEY not in repr(excinfo.value)
+
+
+def test_repr_of_a_client_does_not_contain_the_secret_key(bed: HttpBed, make_client):
+    oak = make_client()
+    assert SECRET_KEY not in repr(oak)
+    assert SECRET_KEY not in str(oak)
+    assert "T0pS3cretValue" not in repr(oak)
+
+
+def test_the_secret_key_falls_back_to_oak_secret_key(bed: HttpBed, monkeypatch):
+    monkeypatch.setenv("OAK_SECRET_KEY", SECRET_KEY)
+    with OakClient(host=bed.url, flush_interval=0) as oak:
+        oak.capture("u", "e")
+    (request,) = bed.requests
+    assert request.header("Authorization") == f"Bearer {SECRET_KEY}"
+
+
+def test_the_host_falls_back_to_oak_host(bed: HttpBed, monkeypatch):
+    monkeypatch.setenv("OAK_HOST", bed.url)
+    with OakClient(SECRET_KEY, flush_interval=0) as oak:
+        uuid = oak.capture("u", "e")
+    assert bed.uuids() == [uuid]
+
+
+def test_explicit_arguments_win_over_the_environment(bed: HttpBed, refused_url, monkeypatch):
+    monkeypatch.setenv("OAK_HOST", refused_url)
+    monkeypatch.setenv("OAK_SECRET_KEY", "oak_sec_from_the_environment")
+    with OakClient(SECRET_KEY, host=bed.url, flush_interval=0) as oak:
+        oak.capture("u", "e")
+    (request,) = bed.requests
+    assert request.header("Authorization") == f"Bearer {SECRET_KEY}"
+
+
+def test_a_public_key_in_the_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("OAK_SECRET_KEY", PUBLIC_KEY)
+    with pytest.raises(ValueError, match=r"(?i)public") as excinfo:
+        OakClient()
+    assert PUBLIC_KEY not in str(excinfo.value)
+
+
+def test_a_trailing_slash_on_the_host_does_not_double_the_slash(bed: HttpBed):
+    with OakClient(SECRET_KEY, host=bed.url + "/", flush_interval=0) as oak:
+        oak.capture("u", "e")
+    assert [r.path for r in bed.requests] == ["/api/oak/ingest"]
+
+
+def test_ingest_path_changes_the_path_posted_to(bed: HttpBed, make_client):
+    oak = make_client(ingest_path="/proxy/oak/in")
+    oak.capture("u", "e")
+    assert oak.flush(timeout=WAIT_SECONDS) is True
+    assert [(r.method, r.path) for r in bed.requests] == [("POST", "/proxy/oak/in")]
+
+
+def test_gzip_is_on_by_default(bed: HttpBed, make_client):
+    oak = make_client()
+    oak.capture("u", "e")
+    oak.flush(timeout=WAIT_SECONDS)
+    (request,) = bed.requests
+    assert request.header("Content-Encoding") == "gzip"
+    assert json.loads(gzip.decompress(request.raw_body))["batch"][0]["event"] == "e"
+
+
+def test_gzip_false_sends_plain_json(bed: HttpBed, make_client):
+    oak = make_client(gzip=False)
+    oak.capture("u", "e")
+    oak.flush(timeout=WAIT_SECONDS)
+    (request,) = bed.requests
+    assert request.header("Content-Encoding") in (None, "identity")
+    assert json.loads(request.raw_body)["batch"][0]["event"] == "e"
+
+
+def test_max_retries_zero_sends_once(bed: HttpBed, make_client):
+    bed.script(Reply(500))
+    oak = make_client(max_retries=0)
+    oak.capture("u", "e")
+    assert oak.flush(timeout=WAIT_SECONDS) is False
+    assert len(bed.requests) == 1
+    assert oak.stats().dropped["retries_exhausted"] == 1
+
+
+def test_flush_at_batches_that_many_events_per_request(bed: HttpBed, make_client):
+    oak = make_client(flush_at=2)
+    first = [oak.capture("u", f"e{i}") for i in range(2)]
+    bed.wait_for_requests(1)
+    second = [oak.capture("u", f"e{i}") for i in range(2, 4)]
+    bed.wait_for_requests(2)
+    assert [[m["uuid"] for m in r.messages] for r in bed.requests] == [first, second]
+
+
+def test_debug_true_logs_queueing_and_flushing_at_debug_level(bed: HttpBed, make_client, caplog):
+    # The logger is left at its default level: debug=True itself must let DEBUG records out.
+    oak = make_client(debug=True)
+    oak.capture("u", "e")
+    oak.flush(timeout=WAIT_SECONDS)
+    assert [r for r in caplog.records if r.name.startswith("oakdata") and r.levelname == "DEBUG"]
+
+
+@pytest.mark.parametrize("option", ["flush_at", "max_queue_size"])
+def test_a_non_integer_count_raises_value_error(bed: HttpBed, option: str):
+    with pytest.raises(ValueError, match=option):
+        OakClient(SECRET_KEY, host=bed.url, **{option: "20"})

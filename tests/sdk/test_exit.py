@@ -1,0 +1,81 @@
+"""Interpreter exit: the atexit flush, and discarded clients not kept alive."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import weakref
+
+from httpbed import Delay, HttpBed
+from oakdata import OakClient
+
+from ._support import SECRET_KEY
+
+# Generous: only a client that waits out the whole slow server and its retries gets near it.
+SUBPROCESS_SECONDS = 60
+
+CAPTURE_AND_EXIT = textwrap.dedent(
+    """
+    import sys
+    from oakdata import OakClient
+
+    oak = OakClient(sys.argv[1], host=sys.argv[2], flush_at=100, flush_interval=0)
+    for i in range(5):
+        print(oak.capture("user", f"event-{i}"), flush=True)
+    # no shutdown(), no flush(): the atexit hook is the only thing that can send these
+    """
+)
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_SECONDS,
+        check=False,
+    )
+
+
+def test_events_captured_without_shutdown_are_flushed_at_interpreter_exit(bed: HttpBed):
+    done = _run(CAPTURE_AND_EXIT, SECRET_KEY, bed.url)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.split()
+    assert len(printed) == 5
+    assert sorted(m["uuid"] for m in bed.wait_for_messages(5)) == sorted(printed)
+
+
+def test_the_exit_flush_is_bounded_when_the_server_hangs(bed: HttpBed):
+    bed.responder = lambda request: Delay(600)
+    done = _run(CAPTURE_AND_EXIT, SECRET_KEY, bed.url)  # a TimeoutExpired here fails the test
+    assert done.returncode == 0, done.stderr
+    assert SECRET_KEY not in done.stderr
+
+
+def test_the_exit_flush_does_not_resend_what_shutdown_delivered(bed: HttpBed):
+    script = CAPTURE_AND_EXIT + "print(oak.shutdown(timeout=10), flush=True)\n"
+    done = _run(script, SECRET_KEY, bed.url)
+    assert done.returncode == 0, done.stderr
+    *uuids, shutdown_result = done.stdout.split()
+    assert shutdown_result == "True"
+    assert sorted(bed.uuids()) == sorted(uuids)
+
+
+def test_a_discarded_client_that_never_captured_is_not_kept_alive(bed: HttpBed):
+    oak = OakClient(SECRET_KEY, host=bed.url, flush_interval=0)
+    ref = weakref.ref(oak)
+    del oak
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_discarded_client_with_a_running_worker_is_not_kept_alive(bed: HttpBed):
+    oak = OakClient(SECRET_KEY, host=bed.url, flush_at=1, flush_interval=0.05)
+    oak.capture("u", "e")
+    bed.wait_for_messages(1)  # the worker thread is running
+    ref = weakref.ref(oak)
+    del oak
+    gc.collect()
+    assert ref() is None

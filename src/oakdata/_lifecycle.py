@@ -24,7 +24,7 @@ logger.addHandler(logging.NullHandler())
 
 
 class _Client(Protocol):
-    def shutdown(self, timeout: float | None = None) -> bool: ...
+    def _exit_flush(self, timeout: float) -> None: ...
 
     def _reset_after_fork(self) -> None: ...
 
@@ -46,7 +46,7 @@ def _open_clients() -> list[_Client]:
 def _flush_at_exit() -> None:
     deadline = time.monotonic() + ATEXIT_TIMEOUT
     for client in _open_clients():
-        client.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        client._exit_flush(max(0.0, deadline - time.monotonic()))
 
 
 def _after_fork_in_child() -> None:
@@ -91,3 +91,16 @@ class TypeWarnings:
         logger.warning(
             "oakdata sent a value of type %s as its repr(): it has no JSON form", type_name
         )
+
+
+def seconds_or_none(value: object) -> float | None:
+    """A timeout argument made safe: None stays None, nonsense and negatives become 0."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    if seconds == float("inf"):
+        return None  # the lock APIs reject an infinite timeout; None means the same
+    return seconds if seconds > 0 else 0.0

@@ -56,7 +56,8 @@ class Counters:
     """Thread-safe counters; every change keeps the invariant that Stats states."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler may report while the main thread counts.
+        self._lock = threading.RLock()
         self._captured = 0
         self._delivered = 0
         self._retried = 0

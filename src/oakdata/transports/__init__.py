@@ -1,5 +1,5 @@
 """Transports: the seam between the client and the network."""
 
-from .base import NetworkError, Request, Response, Transport
+from .base import AsyncTransport, NetworkError, Request, Response, Transport
 
-__all__ = ["NetworkError", "Request", "Response", "Transport"]
+__all__ = ["AsyncTransport", "NetworkError", "Request", "Response", "Transport"]

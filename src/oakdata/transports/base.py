@@ -45,3 +45,13 @@ class Transport(Protocol):
     def reset_after_fork(self) -> None:
         """Forget inherited connections without closing them: the parent still owns them."""
         ...
+
+
+class AsyncTransport(Protocol):
+    """What the asyncio client sends through; the same contract, awaited."""
+
+    async def send(self, request: Request) -> Response | NetworkError: ...
+
+    async def aclose(self) -> None: ...
+
+    def reset_after_fork(self) -> None: ...

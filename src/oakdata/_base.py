@@ -1,0 +1,174 @@
+"""What the threaded and the asyncio client share: options, the enqueueing calls, stats.
+
+A subclass supplies only how a message joins its queue (``_put``) and how it waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import _lifecycle, _message, _stats
+from ._batching import MAX_MESSAGE_BYTES
+from ._config import (
+    DEFAULT_FLUSH_AT,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_INGEST_PATH,
+    DEFAULT_MAX_QUEUE_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRY_INITIAL_DELAY,
+    Config,
+    make_config,
+)
+from ._encoding import Encoder
+from ._stats import Counters, Stats
+from .transports.base import AsyncTransport, Transport
+
+logger = logging.getLogger("oakdata")
+
+
+class QueueUnavailable(Exception):
+    """The queue cannot take messages any more (the interpreter is shutting down)."""
+
+
+class BaseClient:
+    def __init__(
+        self,
+        secret_key: str | None = None,
+        *,
+        host: str | None = None,
+        flush_at: int = DEFAULT_FLUSH_AT,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_initial_delay: float = DEFAULT_RETRY_INITIAL_DELAY,
+        disabled: bool = False,
+        debug: bool = False,
+        ingest_path: str = DEFAULT_INGEST_PATH,
+        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
+        gzip: bool = True,
+        transport: Transport | AsyncTransport | None = None,
+    ) -> None:
+        self._config: Config = make_config(
+            secret_key,
+            host=host,
+            ingest_path=ingest_path,
+            flush_at=flush_at,
+            flush_interval=flush_interval,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+            retry_initial_delay=retry_initial_delay,
+            max_queue_size=max_queue_size,
+            disabled=disabled,
+            debug=debug,
+            gzip=gzip,
+        )
+        if debug:
+            _lifecycle.enable_debug_logging()
+        self._counters = Counters()
+        self._encoder = Encoder(_lifecycle.TypeWarnings().warn)
+        self._closed = False
+        self._close_lock = threading.RLock()
+        self._start(transport)
+
+    def __repr__(self) -> str:
+        state = "disabled" if self._config.disabled else ("shut down" if self._closed else "open")
+        return f"<{type(self).__name__} host={self._config.host!r} {state}>"
+
+    # -- enqueueing calls: plain calls in both clients; they never block and never raise --
+
+    def capture(
+        self,
+        distinct_id: str | int,
+        event: str,
+        properties: Any = None,
+        *,
+        groups: Any = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+    ) -> str | None:
+        """Queue an event; return its uuid, or None if it was dropped (see stats())."""
+        return self._enqueue(
+            "capture", _message.capture, distinct_id, event, properties, groups, timestamp, uuid
+        )
+
+    def identify(self, distinct_id: str | int, properties: Any = None) -> str | None:
+        """Set traits of the person behind distinct_id."""
+        return self._enqueue("identify", _message.identify, distinct_id, properties)
+
+    def alias(self, distinct_id: str | int, alias: str | int) -> str | None:
+        """Link another id (alias) to the person behind distinct_id."""
+        return self._enqueue("alias", _message.alias, distinct_id, alias)
+
+    def group_identify(
+        self, group_type: str, group_key: str | int, properties: Any = None
+    ) -> str | None:
+        """Set properties of a group (a company, a team) that capture's groups refer to."""
+        return self._enqueue(
+            "group_identify", _message.group_identify, group_type, group_key, properties
+        )
+
+    def stats(self) -> Stats:
+        """Counters since construction: captured == delivered + queued + dropped_total."""
+        return self._counters.snapshot()
+
+    def _start(self, transport: Transport | AsyncTransport | None) -> None:
+        """Set up the queue and its sender (lazily: no thread or task starts here)."""
+        raise NotImplementedError
+
+    def _put(self, data: bytes) -> bool:
+        """Join the queue; False if it is full. May raise QueueUnavailable."""
+        raise NotImplementedError
+
+    def _mark_closed(self) -> None:
+        with self._close_lock:
+            self._closed = True
+
+    def _enqueue(self, kind: str, build: Callable[..., _message.Message], *args: Any) -> str | None:
+        if self._config.disabled:
+            return None
+        counters = self._counters
+        queued = False
+        # Analytics must never take the app down: whatever goes wrong below, including a
+        # bug of ours, costs this one event and a warning, never an exception in the caller.
+        try:
+            if self._closed:
+                counters.captured_and_dropped(_stats.AFTER_SHUTDOWN, f"{kind} after shutdown()")
+                return None
+            try:
+                message = build(*args)
+            except _message.InvalidInput as exc:
+                counters.captured_and_dropped(_stats.INVALID_INPUT, f"{kind}: {exc}")
+                return None
+            data = self._encoder.encode(message)
+            if len(data) > MAX_MESSAGE_BYTES:
+                detail = f"{kind} is {len(data)} bytes serialized, over {MAX_MESSAGE_BYTES}"
+                counters.captured_and_dropped(_stats.TOO_LARGE, detail)
+                return None
+            # Counted before the put, so that a worker delivering it at once never makes
+            # "queued" dip below zero.
+            counters.captured_and_queued()
+            queued = True
+            try:
+                accepted = self._put(data)
+            except QueueUnavailable:
+                counters.dropped(_stats.AFTER_SHUTDOWN, 1, "the interpreter is shutting down")
+                return None
+            if not accepted:
+                detail = f"{self._config.max_queue_size} events already wait to be sent"
+                counters.dropped(_stats.QUEUE_FULL, 1, detail)
+                return None
+            if self._config.debug:
+                logger.debug("oakdata queued %s (%d bytes)", kind, len(data))
+            uuid: str = message["uuid"]
+            return uuid
+        except Exception as exc:
+            detail = f"{kind}: unexpected {type(exc).__name__}"
+            if queued:
+                counters.dropped(_stats.INVALID_INPUT, 1, detail)
+            else:
+                counters.captured_and_dropped(_stats.INVALID_INPUT, detail)
+            return None

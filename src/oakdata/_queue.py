@@ -1,0 +1,123 @@
+"""The queue's bookkeeping, shared by the thread worker and the asyncio worker.
+
+Pure state, no locking and no waiting: each worker guards it with its own lock and waits
+its own way. Items resolve in the order they were put, one batch at a time, which is what
+lets a flush know it is done: everything put before it has resolved.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+TakeBatch = Callable[[deque[T]], list[T]]
+
+
+class FlushWaiter:
+    __slots__ = ("failed", "target")
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.failed = False
+
+
+class Batch(Generic[T]):
+    """Items handed to the sender, with the sequence number of the first one."""
+
+    __slots__ = ("first_sequence", "items")
+
+    def __init__(self, items: list[T], first_sequence: int) -> None:
+        self.items = items
+        self.first_sequence = first_sequence
+
+
+class QueueState(Generic[T]):
+    def __init__(
+        self, *, take: TakeBatch[T], flush_at: int, flush_interval: float, max_items: int
+    ) -> None:
+        self._take = take
+        self._flush_at = flush_at
+        self._flush_interval = flush_interval
+        self._max_items = max_items
+        self.items: deque[T] = deque()
+        self.put_count = 0  # items ever put; an item's sequence number is its put_count
+        self.taken_count = 0  # items handed to the sender
+        self.resolved_count = 0  # items whose batch came back delivered or dropped
+        self.flush_target = 0  # send everything up to this sequence number now
+        self.oldest_put_at = 0.0
+        self.stopping = False
+        self.waiters: list[FlushWaiter] = []
+
+    def put(self, item: T, now: float) -> bool | None:
+        """Append unless full (None). True when the sender should be woken now."""
+        if len(self.items) >= self._max_items:
+            return None
+        if not self.items:
+            self.oldest_put_at = now
+        self.items.append(item)
+        self.put_count += 1
+        return len(self.items) >= self._flush_at
+
+    def unput(self) -> None:
+        """Take back the item just put (its sender could not be started)."""
+        self.items.pop()
+        self.put_count -= 1
+
+    def pending(self) -> int:
+        return self.put_count - self.resolved_count
+
+    def request_flush(self) -> FlushWaiter | None:
+        """A waiter for everything put so far; None if that is all resolved already."""
+        if self.resolved_count >= self.put_count:
+            return None
+        waiter = FlushWaiter(self.put_count)
+        self.waiters.append(waiter)
+        self.flush_target = max(self.flush_target, waiter.target)
+        return waiter
+
+    def is_done(self, waiter: FlushWaiter) -> bool:
+        return self.resolved_count >= waiter.target
+
+    def finished(self) -> bool:
+        """Stopping, and nothing left to send."""
+        return self.stopping and not self.items
+
+    def next_batch(self, now: float) -> tuple[Batch[T] | None, float | None]:
+        """(a batch that is due, None) or (None, seconds to wait; None = until woken)."""
+        if not self.items:
+            return None, None
+        due_at = self.oldest_put_at + self._flush_interval
+        if (
+            self.stopping
+            or self.flush_target > self.taken_count
+            or len(self.items) >= self._flush_at
+            or (self._flush_interval > 0 and now >= due_at)
+        ):
+            batch = Batch(self._take(self.items), self.taken_count + 1)
+            self.taken_count += len(batch.items)
+            # What remains has waited at most as long; treat it as just arrived, which is
+            # at worst one interval late and only under a backlog that flushes anyway.
+            self.oldest_put_at = now
+            return batch, None
+        return None, (due_at - now if self._flush_interval > 0 else None)
+
+    def resolved(self, batch: Batch[T], failed: int) -> None:
+        self.resolved_count += len(batch.items)
+        if failed:
+            for waiter in self.waiters:
+                if waiter.target >= batch.first_sequence:
+                    waiter.failed = True
+
+    def discard_waiting(self) -> int:
+        """Give up on everything not yet handed to the sender; how many that was."""
+        left = len(self.items)
+        self.items.clear()
+        self.taken_count += left
+        self.resolved_count += left
+        for waiter in self.waiters:
+            if left and waiter.target > self.taken_count - left:
+                waiter.failed = True
+        return left

@@ -1,14 +1,30 @@
 """OakData's server-side SDK: capture trusted events from Python back ends.
 
-from oakdata import OakClient
+    from oakdata import OakClient
 
-oak = OakClient()  # the secret key comes from $OAK_SECRET_KEY
-oak.capture("user_123", "plan_upgraded", {"plan": "pro"})
-oak.shutdown()
+    oak = OakClient()  # the secret key comes from $OAK_SECRET_KEY
+    oak.capture("user_123", "plan_upgraded", {"plan": "pro"})
+    oak.shutdown()
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._client import OakClient
 from ._stats import DROP_REASONS, Stats
 from ._version import __version__
 
-__all__ = ["DROP_REASONS", "OakClient", "Stats", "__version__"]
+if TYPE_CHECKING:
+    from ._async_client import AsyncOakClient
+
+__all__ = ["DROP_REASONS", "AsyncOakClient", "OakClient", "Stats", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # asyncio costs tens of milliseconds to import; only asyncio apps should pay for it.
+    if name == "AsyncOakClient":
+        from ._async_client import AsyncOakClient
+
+        return AsyncOakClient
+    raise AttributeError(f"module 'oakdata' has no attribute {name!r}")

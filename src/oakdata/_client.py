@@ -16,7 +16,7 @@ from ._delivery import Deliverer, Plan, Send
 from ._signals import install_flush_on_signals
 from ._stats import Counters
 from ._worker import Worker, WorkerUnavailable
-from .transports.base import AsyncTransport, Transport
+from .transports.base import AsyncTransport, NetworkError, Transport
 
 logger = logging.getLogger("oakdata")
 
@@ -156,7 +156,11 @@ def run_plan(plan: Plan, transport: Transport, abort: threading.Event) -> int:
         action = next(plan)
         while True:
             if isinstance(action, Send):
-                action = plan.send(transport.send(action.request))
+                try:
+                    result = transport.send(action.request)
+                except Exception as exc:  # a transport of the app's own may break the contract
+                    result = NetworkError(f"the transport raised {type(exc).__name__}")
+                action = plan.send(result)
             else:
                 action = plan.send(abort.wait(action.seconds))
     except StopIteration as done:

@@ -111,6 +111,11 @@ class QueueState(Generic[T]):
                 if waiter.target >= batch.first_sequence:
                     waiter.failed = True
 
+    def requeue(self, batch: Batch[T]) -> None:
+        """Put back the batch last taken, unsent, at the front (its sender was cancelled)."""
+        self.items.extendleft(reversed(batch.items))
+        self.taken_count -= len(batch.items)
+
     def discard_waiting(self) -> int:
         """Give up on everything not yet handed to the sender; how many that was."""
         left = len(self.items)

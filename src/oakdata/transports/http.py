@@ -96,7 +96,7 @@ class HttpTransport:
             return self._connection
         self.close()
         scheme, host, port = origin
-        proxy = _proxy_for(scheme, host)
+        proxy = proxy_for(scheme, host)
         self._extra_headers = {}
         self._path_prefix = ""
         connection: http.client.HTTPConnection
@@ -128,14 +128,14 @@ class HttpTransport:
 
     def _failed(self, exc: BaseException) -> NetworkError:
         self.close()
-        return NetworkError(_describe(exc))
+        return NetworkError(describe_error(exc))
 
 
 def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
-def _proxy_for(scheme: str, host: str) -> tuple[str, int, str | None] | None:
+def proxy_for(scheme: str, host: str) -> tuple[str, int, str | None] | None:
     """(host, port, Proxy-Authorization) of the environment's proxy for this scheme, if any."""
     if proxy_bypass_environment(host):
         return None
@@ -154,7 +154,7 @@ def _proxy_for(scheme: str, host: str) -> tuple[str, int, str | None] | None:
     return parts.hostname, parts.port or 8080, auth
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """A short cause for logs: the kind of failure, never headers or bodies."""
     if isinstance(exc, TimeoutError):
         return "timed out"

@@ -1,0 +1,168 @@
+"""AsyncOakClient: the same client for asyncio apps; it sends from a task, not a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+
+from . import _lifecycle, _stats
+from ._async_worker import AsyncWorker
+from ._base import BaseClient
+from ._batching import take_batch
+from ._config import Config
+from ._delivery import Deliverer, Plan, Send
+from ._stats import Counters
+from .transports.base import AsyncTransport, NetworkError, Transport
+
+logger = logging.getLogger("oakdata")
+
+
+class AsyncOakClient(BaseClient):
+    """Captures events and sends them in batches from an asyncio task.
+
+    It may be made at import time, outside any loop; the task starts with the first event
+    captured inside a running loop. capture() and friends are plain calls that never block
+    the loop. Await flush() or shutdown() before the loop ends; events left when the loop
+    has ended are sent at interpreter exit, within a few seconds.
+    """
+
+    def _start(self, transport: Transport | AsyncTransport | None) -> None:
+        if transport is not None and not callable(getattr(transport, "send", None)):
+            raise ValueError("transport must have an async send(request) method.")
+        self._sender = _AsyncSender(self._config, self._counters, transport)  # type: ignore[arg-type]
+        self._worker: AsyncWorker[bytes] = AsyncWorker(
+            send=self._sender.send_batch,
+            take=take_batch,
+            discard=self._sender.discard,
+            flush_at=self._config.flush_at,
+            flush_interval=self._config.flush_interval,
+            max_items=self._config.max_queue_size,
+        )
+        if not self._config.disabled:
+            _lifecycle.register(self)
+
+    async def __aenter__(self) -> AsyncOakClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Send what waits now. True if every event waiting at the call was delivered.
+
+        Never waits past timeout (seconds); None waits until each waiting batch is
+        delivered or dropped, which max_retries and request_timeout bound.
+        """
+        if self._config.disabled:
+            return True
+        try:
+            return await self._worker.flush(_lifecycle.seconds_or_none(timeout))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # flush is called on shutdown paths: it must not raise
+            logger.error("oakdata flush failed: unexpected %s", type(exc).__name__)
+            return False
+
+    async def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, then stop the task. Idempotent. True if everything was delivered."""
+        if self._config.disabled:
+            return True
+        try:
+            self._mark_closed()
+            delivered = await self._worker.shutdown(_lifecycle.seconds_or_none(timeout))
+            self._counters.report_unreported()
+            await self._sender.aclose()
+            return delivered
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
+            return False
+
+    def _put(self, data: bytes) -> bool:
+        return self._worker.put(data)
+
+    def _reset_after_fork(self) -> None:
+        self._counters = Counters()
+        self._sender.reset_after_fork(self._counters)
+        self._worker.reset_after_fork()
+
+    def _exit_flush(self, timeout: float) -> None:
+        """At interpreter exit the app's loop is gone; send what is left on a loop of our own."""
+        if not self._worker.has_waiting():
+            return
+        self._worker.forget_loop()
+        self._sender.forget_connections()
+        with contextlib.suppress(Exception):
+            asyncio.run(self.shutdown(timeout))
+
+
+class _AsyncSender:
+    """Drives delivery plans with awaited I/O, on the loop."""
+
+    def __init__(
+        self, config: Config, counters: Counters, transport: AsyncTransport | None
+    ) -> None:
+        self._config = config
+        self._counters = counters
+        self._deliverer = Deliverer(config, counters)
+        self._transport = transport
+
+    def reset_after_fork(self, counters: Counters) -> None:
+        self._counters = counters
+        self._deliverer = Deliverer(self._config, counters)
+        self.forget_connections()
+
+    def forget_connections(self) -> None:
+        if self._transport is not None:
+            self._transport.reset_after_fork()
+
+    async def send_batch(self, batch: list[bytes], abort: asyncio.Event) -> int:
+        return await run_plan_async(self._deliverer.deliver(batch), self._get_transport(), abort)
+
+    def discard(self, count: int) -> None:
+        cause = f"{count} events still waited when shutdown's timeout ran out"
+        self._counters.dropped(_stats.SHUTDOWN_TIMEOUT, count, cause)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+    def _get_transport(self) -> AsyncTransport:
+        if self._transport is None:
+            from .transports.async_http import AsyncHttpTransport  # see _Sender._get_transport
+
+            self._transport = AsyncHttpTransport()
+        return self._transport
+
+
+async def run_plan_async(plan: Plan, transport: AsyncTransport, abort: asyncio.Event) -> int:
+    """Carry out a delivery plan with awaited calls; waits end early when abort is set."""
+    try:
+        action = next(plan)
+        while True:
+            if isinstance(action, Send):
+                try:
+                    result = await transport.send(action.request)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a transport of the app's own may break the contract
+                    result = NetworkError(f"the transport raised {type(exc).__name__}")
+                action = plan.send(result)
+            else:
+                try:
+                    await asyncio.wait_for(abort.wait(), action.seconds)
+                    interrupted = True
+                except asyncio.TimeoutError:
+                    interrupted = False
+                action = plan.send(interrupted)
+    except StopIteration as done:
+        dropped: int = done.value
+        return dropped

@@ -1,0 +1,235 @@
+"""The asyncio task that owns the queue: the thread worker's twin, waiting with asyncio.
+
+The task starts lazily, on the first item put inside a running loop, so a client can be made
+at import time. put() may be called from any thread; the state is guarded by a lock and the
+task is woken thread-safely. If the loop ends (asyncio.run returns) before the queue is
+empty, the batch in flight goes back to the front of the queue for the exit flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from ._queue import Batch, FlushWaiter, QueueState, TakeBatch
+
+T = TypeVar("T")
+
+logger = logging.getLogger("oakdata")
+
+AsyncSendBatch = Callable[[list[T], asyncio.Event], Awaitable[int]]
+Discard = Callable[[int], None]
+
+
+class AsyncWorker(Generic[T]):
+    def __init__(
+        self,
+        *,
+        send: AsyncSendBatch[T],
+        take: TakeBatch[T],
+        discard: Discard,
+        flush_at: int,
+        flush_interval: float,
+        max_items: int,
+    ) -> None:
+        self._send = send
+        self._discard = discard
+        self._queue_options = (take, flush_at, flush_interval, max_items)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        # Re-entrant for the same reason as the thread worker's: signal handlers.
+        self._lock = threading.RLock()
+        take, flush_at, flush_interval, max_items = self._queue_options
+        self._state: QueueState[T] = QueueState(
+            take=take, flush_at=flush_at, flush_interval=flush_interval, max_items=max_items
+        )
+        self._forget_loop()
+
+    def _forget_loop(self) -> None:
+        # asyncio primitives bind to the loop that first waits on them: a new loop (a second
+        # asyncio.run, a forked child) needs new ones.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._progress: asyncio.Event | None = None
+        self._abort: asyncio.Event | None = None
+        self._in_flight: Batch[T] | None = None
+
+    def reset_after_fork(self) -> None:
+        self._reset()
+
+    def put(self, item: T) -> bool:
+        """Queue an item from any thread, never waiting; False if the queue is full."""
+        if self._pid != os.getpid():
+            self._reset()
+        with self._lock:
+            wake = self._state.put(item, time.monotonic())
+        if wake is None:
+            return False
+        self._nudge(wake)
+        return True
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._state.pending()
+
+    async def flush(self, timeout: float | None) -> bool:
+        with self._lock:
+            waiter = self._state.request_flush()
+        if waiter is None:
+            return True
+        try:
+            return await self._wait_for(waiter, timeout)
+        finally:
+            with self._lock:
+                self._state.waiters.remove(waiter)
+
+    async def shutdown(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._state.stopping = True
+        delivered = await self.flush(timeout)
+        task = self._task
+        if not delivered:
+            with self._lock:
+                left = self._state.discard_waiting()
+            if left:
+                self._discard(left)
+            if self._abort is not None:
+                self._abort.set()
+        if self._wake is not None:
+            self._wake.set()
+        if task is not None and not task.done() and task.get_loop() is _running_loop():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            await asyncio.wait({task}, timeout=remaining)
+            if not task.done():
+                # A request still in flight past the deadline: give up on it now.
+                task.cancel()
+                await asyncio.wait({task})
+                self._drop_in_flight()
+        return delivered
+
+    def has_waiting(self) -> bool:
+        with self._lock:
+            return bool(self._state.items)
+
+    def forget_loop(self) -> None:
+        """Before the exit flush runs its own loop: the app's loop is gone."""
+        self._forget_loop()
+
+    def _nudge(self, due: bool) -> None:
+        """Start the task if it is not running in a live loop; wake it if a batch is due."""
+        loop = _running_loop()
+        task = self._task
+        if task is None or task.done() or (loop is not None and self._loop_is_dead()):
+            if loop is None:
+                return  # no loop here: the next put or flush inside a loop starts the task
+            self._start_task(loop)
+            return
+        if not due or self._wake is None or self._loop is None:
+            return
+        if loop is self._loop:
+            self._wake.set()
+        else:
+            # Another thread: asyncio.Event is not thread-safe, hand the set to its loop.
+            with contextlib.suppress(RuntimeError):  # that loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _loop_is_dead(self) -> bool:
+        return self._loop is None or self._loop.is_closed() or not self._loop.is_running()
+
+    def _start_task(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._forget_loop()
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._abort = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="oakdata-sender")
+
+    async def _wait_for(self, waiter: FlushWaiter, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            loop = _running_loop()
+            if loop is not None and (
+                self._task is None or self._task.done() or self._loop_is_dead()
+            ):
+                self._start_task(loop)
+            progress = self._progress
+            with self._lock:
+                if self._state.is_done(waiter):
+                    return not waiter.failed
+                self._state.flush_target = max(self._state.flush_target, waiter.target)
+            if self._wake is not None:
+                self._wake.set()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            if progress is None:
+                return False
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(progress.wait(), remaining)
+
+    async def _run(self) -> None:
+        wake, abort = self._wake, self._abort
+        if wake is None or abort is None:
+            return  # not started through _start_task; nothing to run
+        try:
+            while True:
+                with self._lock:
+                    if self._state.finished() or abort.is_set():
+                        return
+                    batch, wait = self._state.next_batch(time.monotonic())
+                    if batch is None:
+                        wake.clear()
+                    self._in_flight = batch
+                if batch is None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(wake.wait(), wait)
+                    continue
+                try:
+                    failed = await self._send(batch.items, abort)
+                except Exception as exc:  # the task must outlive any bug in one batch
+                    logger.error("oakdata sender: unexpected %s", type(exc).__name__)
+                    failed = len(batch.items)
+                with self._lock:
+                    self._in_flight = None
+                    self._state.resolved(batch, failed)
+                self._signal_progress()
+        except asyncio.CancelledError:
+            # The loop is ending (asyncio.run cancels leftover tasks): keep the batch in
+            # flight for the exit flush; the server de-duplicates if it did arrive.
+            with self._lock:
+                if self._in_flight is not None and not abort.is_set():
+                    self._state.requeue(self._in_flight)
+                    self._in_flight = None
+            raise
+        finally:
+            self._signal_progress()
+
+    def _signal_progress(self) -> None:
+        progress, self._progress = self._progress, asyncio.Event()
+        if progress is not None:
+            progress.set()
+
+    def _drop_in_flight(self) -> None:
+        with self._lock:
+            batch, self._in_flight = self._in_flight, None
+            if batch is None:
+                return
+            self._state.resolved(batch, len(batch.items))
+        self._discard(len(batch.items))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -1,10 +1,10 @@
 """OakData's server-side SDK: capture trusted events from Python back ends.
 
-    from oakdata import OakClient
+from oakdata import OakClient
 
-    oak = OakClient()  # the secret key comes from $OAK_SECRET_KEY
-    oak.capture("user_123", "plan_upgraded", {"plan": "pro"})
-    oak.shutdown()
+oak = OakClient()  # the secret key comes from $OAK_SECRET_KEY
+oak.capture("user_123", "plan_upgraded", {"plan": "pro"})
+oak.shutdown()
 """
 
 from __future__ import annotations

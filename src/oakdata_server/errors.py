@@ -1,6 +1,6 @@
 """The one exception the request path raises, and its JSON form.
 
-    IngestError          an answer other than 2xx, with status, code and message
+IngestError          an answer other than 2xx, with status, code and message
 """
 
 from __future__ import annotations

@@ -53,8 +53,12 @@ _PAGE_PARAMETERS: list[dict[str, Any]] = [
         "in": "query",
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
     },
-    {"name": "cursor", "in": "query", "schema": {"type": "string"},
-     "description": "next_cursor of the previous page"},
+    {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "next_cursor of the previous page",
+    },
 ]
 
 _READ_ERRORS = {
@@ -164,8 +168,13 @@ def _schemas() -> dict[str, Any]:
     event = {
         "type": "object",
         "properties": {
-            "uuid": _UUID, "event": _ID, "distinct_id": _ID, "timestamp": _TIME,
-            "client_timestamp": _TIME, "received_at": _TIME, "properties": _OBJECT,
+            "uuid": _UUID,
+            "event": _ID,
+            "distinct_id": _ID,
+            "timestamp": _TIME,
+            "client_timestamp": _TIME,
+            "received_at": _TIME,
+            "properties": _OBJECT,
             "groups": groups,
         },
     }
@@ -237,16 +246,22 @@ def _schemas() -> dict[str, Any]:
         "Timeline": {
             "type": "object",
             "properties": {
-                "project": {"type": "string"}, "distinct_id": _ID,
-                "distinct_ids": {"type": "array", "items": _ID}, "properties": _OBJECT,
-                "events": {"type": "array", "items": event}, "next_cursor": cursor,
+                "project": {"type": "string"},
+                "distinct_id": _ID,
+                "distinct_ids": {"type": "array", "items": _ID},
+                "properties": _OBJECT,
+                "events": {"type": "array", "items": event},
+                "next_cursor": cursor,
             },
         },
         "Group": {
             "type": "object",
             "properties": {
-                "project": {"type": "string"}, "group_type": _ID, "group_key": _ID,
-                "properties": _OBJECT, "events": {"type": "array", "items": event},
+                "project": {"type": "string"},
+                "group_type": _ID,
+                "group_key": _ID,
+                "properties": _OBJECT,
+                "events": {"type": "array", "items": event},
                 "next_cursor": cursor,
             },
         },

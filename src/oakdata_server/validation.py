@@ -107,7 +107,13 @@ def parse_timestamp(text: str) -> datetime | None:
             offset = timedelta(hours=int(off_h), minutes=int(off_m))
             offset = -offset if sign == "-" else offset
         local = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            micro,
             tzinfo=timezone(offset),
         )
         return local.astimezone(timezone.utc)

@@ -44,8 +44,12 @@ def create_key(storage: SQLiteStorage, kind: str, origins: tuple[str, ...] = ())
     project = storage.create_project("default")
     key = generate_key("secret" if kind == "secret" else "public")
     storage.create_key(
-        project.id, "secret" if kind == "secret" else "public", lookup_id(key), hash_key(key),
-        "test", origins,
+        project.id,
+        "secret" if kind == "secret" else "public",
+        lookup_id(key),
+        hash_key(key),
+        "test",
+        origins,
     )
     return key
 
@@ -58,7 +62,10 @@ def start_server(db_path: Path, **settings: Any) -> tuple[ServerThread, RunningS
     thread = ServerThread(app)
     thread.start()
     running = RunningServer(
-        thread.url, db_path, storage, create_key(storage, "secret"),
+        thread.url,
+        db_path,
+        storage,
+        create_key(storage, "secret"),
         create_key(storage, "public", (ALLOWED_ORIGIN,)),
     )
     return thread, running
@@ -109,8 +116,10 @@ def post_batch(
 ) -> httpx.Response:
     envelope = {"batch": batch, "sent_at": sent_at or now_rfc3339()}
     body = json.dumps(envelope).encode()
-    headers = {"Authorization": f"Bearer {key or server.secret_key}",
-               "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {key or server.secret_key}",
+        "Content-Type": "application/json",
+    }
     if compress:
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"

@@ -46,9 +46,7 @@ def test_a_public_key_from_its_registered_origin_is_accepted_with_cors_headers(
     assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
 
 
-def test_a_public_key_from_another_origin_is_403(
-    server: RunningServer, http: httpx.Client
-) -> None:
+def test_a_public_key_from_another_origin_is_403(server: RunningServer, http: httpx.Client) -> None:
     for origin in ("https://evil.example.com", None):
         response = post_batch(http, server, [message()], key=server.public_key, origin=origin)
         assert response.status_code == 403
@@ -60,7 +58,10 @@ def test_a_public_key_sending_group_identify_is_403_and_stores_nothing(
 ) -> None:
     capture = message(distinct_id="public-group-sender")
     response = post_batch(
-        http, server, [capture, message("group_identify")], key=server.public_key,
+        http,
+        server,
+        [capture, message("group_identify")],
+        key=server.public_key,
         origin=ALLOWED_ORIGIN,
     )
     assert response.status_code == 403
@@ -79,8 +80,11 @@ def test_a_preflight_from_a_registered_origin_is_answered(
 ) -> None:
     response = http.options(
         server.ingest_url,
-        headers={"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization, content-type"},
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
     )
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN

@@ -86,8 +86,7 @@ def plain(versioned: Versioned) -> dict[str, Any]:
 
 def _stamp(message: ValidMessage) -> Versioned:
     return {
-        name: [value, message.timestamp, message.uuid]
-        for name, value in message.properties.items()
+        name: [value, message.timestamp, message.uuid] for name, value in message.properties.items()
     }
 
 

@@ -87,7 +87,12 @@ class Storage(Protocol):
     def create_project(self, name: str) -> Project: ...
     def get_project(self, name: str) -> Project | None: ...
     def create_key(
-        self, project_id: int, kind: KeyKind, lookup_id: str, key_hash: str, name: str,
+        self,
+        project_id: int,
+        kind: KeyKind,
+        lookup_id: str,
+        key_hash: str,
+        name: str,
         origins: Sequence[str],
     ) -> KeyRecord: ...
     def list_keys(self) -> list[KeyRecord]: ...

@@ -92,7 +92,12 @@ class SQLiteStorage:
         return None if row is None else Project(row[0], name)
 
     def create_key(
-        self, project_id: int, kind: KeyKind, lookup_id: str, key_hash: str, name: str,
+        self,
+        project_id: int,
+        kind: KeyKind,
+        lookup_id: str,
+        key_hash: str,
+        name: str,
         origins: Sequence[str],
     ) -> KeyRecord:
         with self._write() as db:
@@ -222,8 +227,14 @@ def _apply(db: sqlite3.Connection, project_id: int, message: ValidMessage, recei
             " client_timestamp, received_at, properties, groups)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                project_id, message.uuid, message.distinct_id, message.event, message.timestamp,
-                message.client_timestamp, received, message.properties_json,
+                project_id,
+                message.uuid,
+                message.distinct_id,
+                message.event,
+                message.timestamp,
+                message.client_timestamp,
+                received,
+                message.properties_json,
                 json.dumps(message.groups, ensure_ascii=False),
             ),
         )
@@ -247,7 +258,10 @@ def _apply(db: sqlite3.Connection, project_id: int, message: ValidMessage, recei
 
 
 def _page(
-    db: sqlite3.Connection, join_where: str, parameters: tuple[Any, ...], limit: int,
+    db: sqlite3.Connection,
+    join_where: str,
+    parameters: tuple[Any, ...],
+    limit: int,
     after: Position | None,
 ) -> list[StoredEvent]:
     position = ""

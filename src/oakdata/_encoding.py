@@ -35,18 +35,18 @@ class Encoder:
 
     def __init__(self, on_unknown_type: UnknownTypeHook = _ignore_unknown) -> None:
         self._on_unknown_type = on_unknown_type
-        # ensure_ascii: escapes lone surrogates instead of failing on them, and is the C
-        # encoder's fastest string path.
         self._strict = json.JSONEncoder(
-            separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=self._default
+            separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=self._default
         )
 
     def encode(self, message: Mapping[str, Any]) -> bytes:
+        # UnicodeEncodeError (a ValueError) means a lone surrogate, which is not valid
+        # UTF-8 and which the protocol forbids: the repair replaces it.
         try:
-            text = self._strict.encode(message)
+            return self._strict.encode(message).encode("utf-8")
         except (ValueError, TypeError, RecursionError):
-            text = self._strict.encode(self._repair(message, 0, set()))
-        return text.encode("ascii")
+            repaired = self._repair(message, 0, set())
+            return self._strict.encode(repaired).encode("utf-8")
 
     def _default(self, value: Any) -> Any:
         try:
@@ -59,10 +59,12 @@ class Encoder:
         return converted
 
     def _repair(self, value: Any, depth: int, active: set[int]) -> Any:
-        """A copy of value that the strict encoder accepts: no NaN, no cycles, str keys."""
+        """A copy of value the strict encoder accepts: no NaN, cycles, odd keys or surrogates."""
         if isinstance(value, float):
             return value if math.isfinite(value) else None
-        if value is None or isinstance(value, str | int | bool):
+        if isinstance(value, str):
+            return _valid_text(value)
+        if value is None or isinstance(value, int | bool):
             return value
         if depth >= MAX_DEPTH or id(value) in active:
             return CYCLE_MARKER
@@ -138,7 +140,14 @@ def _sorted_if_possible(items: set[Any] | frozenset[Any]) -> list[Any]:
         return list(items)
 
 
+def _valid_text(text: str) -> str:
+    """text with any lone surrogate replaced, so that it encodes as UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _key(key: Any) -> str | int | float | bool | None:
+    if isinstance(key, str):
+        return _valid_text(key)
     if isinstance(key, float) and not math.isfinite(key):
         return str(key)
     if key is None or isinstance(key, str | int | float | bool):

@@ -17,6 +17,7 @@ from ._version import __version__
 
 LIB_NAME = "oakdata-python"
 MAX_ID_LENGTH = 200
+MAX_GROUPS = 50
 
 Message = dict[str, Any]
 
@@ -55,8 +56,6 @@ def alias(distinct_id: object, alias_id: object) -> Message:
     message = _envelope("alias", None, None)
     message["distinct_id"] = _identifier("distinct_id", distinct_id)
     message["alias"] = _identifier("alias", alias_id)
-    if message["alias"] == message["distinct_id"]:
-        raise InvalidInput("alias is the same id as distinct_id")
     return message
 
 
@@ -115,6 +114,8 @@ def _groups(value: object) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInput(f"groups must be a mapping, not {type(value).__name__}")
+    if len(value) > MAX_GROUPS:
+        raise InvalidInput(f"groups has more than {MAX_GROUPS} entries")
     return {_name("group type", k): _identifier("group key", v) for k, v in value.items()}
 
 

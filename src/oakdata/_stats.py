@@ -51,6 +51,13 @@ class Stats:
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
 
+    def __repr__(self) -> str:
+        dropped = {reason: count for reason, count in self.dropped.items() if count}
+        return (
+            f"Stats(captured={self.captured}, delivered={self.delivered}, "
+            f"retried={self.retried}, queued={self.queued}, dropped={dropped})"
+        )
+
 
 class Counters:
     """Thread-safe counters; every change keeps the invariant that Stats states."""

@@ -1,0 +1,281 @@
+"""The `oakdata` command: serve, manage keys, read a timeline, send one event.
+
+Exit codes: 0 success, 1 the thing asked for failed (unknown person, event not delivered,
+no such key), 2 the command line was wrong (argparse's own convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from oakdata_server.settings import DEFAULT_HOST, DEFAULT_PORT, settings_from_env
+
+if TYPE_CHECKING:  # the server's modules load only for the commands that use them
+    from oakdata_server.storage import SQLiteStorage
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.run(args)
+    except ValueError as error:  # settings and arguments that parse but do not make sense
+        print(f"oakdata: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oakdata",
+        description="The OakData ingest server, its keys and its data.",
+        epilog="Environment: OAK_SERVER_DB_PATH, OAK_SERVER_ADMIN_TOKEN (and the other "
+        "OAK_SERVER_* settings in docs/server.md), OAK_SECRET_KEY and OAK_HOST for capture.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    db_help = "SQLite file (default: $OAK_SERVER_DB_PATH or ./oakdata.db)"
+
+    serve = commands.add_parser("serve", help="run the server", description="Run the server.")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument("--db", help=db_help)
+    serve.add_argument(
+        "--admin-token", help="token for the reading API (default $OAK_SERVER_ADMIN_TOKEN)"
+    )
+    serve.set_defaults(run=_serve)
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_commands = keys.add_subparsers(title="key commands", metavar="ACTION", required=True)
+    create = key_commands.add_parser(
+        "create",
+        help="create a key; it is printed once",
+        description="Create a key. It is printed once on stdout and stored only as a hash.",
+    )
+    create.add_argument("--db", help=db_help)
+    create.add_argument("--project", default="default", help="project name (created if new)")
+    create.add_argument("--public", action="store_true", help="a browser key (oak_pub_...)")
+    create.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an origin allowed to use a public key, e.g. https://app.example.com (repeatable)",
+    )
+    create.add_argument("--name", default="", help="a label to recognise the key by")
+    create.set_defaults(run=_keys_create)
+    listing = key_commands.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--db", help=db_help)
+    listing.set_defaults(run=_keys_list)
+    revoke = key_commands.add_parser("revoke", help="revoke a key from its next request on")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows, or the key")
+    revoke.add_argument("--db", help=db_help)
+    revoke.set_defaults(run=_keys_revoke)
+
+    timeline = commands.add_parser(
+        "timeline",
+        help="print the stitched timeline of a person",
+        description="Print every event of the person behind DISTINCT_ID, from all its ids.",
+    )
+    timeline.add_argument("distinct_id", metavar="DISTINCT_ID")
+    timeline.add_argument("--db", help=db_help)
+    timeline.add_argument("--project", default="default")
+    timeline.add_argument("--limit", type=int, default=1000, help="events at most (default 1000)")
+    timeline.add_argument("--json", action="store_true", help="print JSON, as the API returns")
+    timeline.set_defaults(run=_timeline)
+
+    capture = commands.add_parser(
+        "capture",
+        help="send one event with the SDK",
+        description="Send one event with oakdata.OakClient and wait until it is delivered.",
+    )
+    capture.add_argument("distinct_id", metavar="DISTINCT_ID")
+    capture.add_argument("event", metavar="EVENT")
+    capture.add_argument(
+        "-p",
+        "--property",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a property; VALUE is parsed as JSON when it can be (repeatable)",
+    )
+    capture.add_argument("--key", help="secret key (default $OAK_SECRET_KEY)")
+    capture.add_argument(
+        "--host", help=f"server URL (default $OAK_HOST, else http://{DEFAULT_HOST}:{DEFAULT_PORT})"
+    )
+    capture.add_argument("--timeout", type=float, default=15.0, help="seconds (default 15)")
+    capture.set_defaults(run=_capture)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from oakdata_server.app import create_app
+    from oakdata_server.storage import SQLiteStorage
+
+    settings = settings_from_env(db_path=args.db, admin_token=args.admin_token)
+    storage = SQLiteStorage(settings.db_path)
+    try:
+        print(
+            f"oakdata: serving {settings.db_path} on http://{args.host}:{args.port}",
+            file=sys.stderr,
+        )
+        uvicorn.run(create_app(settings, storage), host=args.host, port=args.port, log_level="info")
+    finally:
+        storage.close()
+    return EXIT_OK
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from oakdata_server.keys import KeyKind, generate_key, hash_key, lookup_id, normalize_origin
+
+    if args.origin and not args.public:
+        raise ValueError("--origin only applies to public keys; add --public.")
+    if args.public and not args.origin:
+        raise ValueError("a public key needs at least one --origin.")
+    for origin in args.origin:
+        if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
+            raise ValueError(f"{origin!r} is not an origin like https://app.example.com.")
+    kind: KeyKind = "public" if args.public else "secret"
+    key = generate_key(kind)
+    with _storage(args) as storage:
+        project = storage.create_project(args.project)
+        storage.create_key(
+            project.id,
+            kind,
+            lookup_id(key),
+            hash_key(key),
+            args.name,
+            [normalize_origin(o) for o in args.origin],
+        )
+    print(key)
+    print(
+        f"Created {kind} key {lookup_id(key)} for project {args.project!r}. "
+        "Store it now: it is not shown again.",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    with _storage(args) as storage:
+        records = storage.list_keys()
+    print(
+        f"{'KEY ID':<17} {'KIND':<7} {'PROJECT':<12} {'CREATED':<20} {'STATUS':<8} NAME / ORIGINS"
+    )
+    for r in records:
+        status = "revoked" if r.revoked_at else "active"
+        detail = " ".join([r.name, *r.origins]).strip()
+        print(
+            f"{r.lookup_id:<17} {r.kind:<7} {r.project_name:<12} {r.created_at[:19]:<20} "
+            f"{status:<8} {detail}"
+        )
+    return EXIT_OK
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from oakdata_server.keys import lookup_id
+
+    key_id = lookup_id(args.key_id) or args.key_id
+    with _storage(args) as storage:
+        revoked = storage.revoke_key(key_id)
+    if not revoked:
+        print(f"oakdata: no active key {key_id!r}; see `oakdata keys list`.", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Revoked {key_id}; it is refused from its next request on.", file=sys.stderr)
+    return EXIT_OK
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from oakdata_server.read import event_json
+    from oakdata_server.render import render_timeline
+
+    if not 1 <= args.limit <= 100_000:
+        raise ValueError("--limit must be from 1 to 100000.")
+    with _storage(args) as storage:
+        project = storage.get_project(args.project)
+        found = (
+            None
+            if project is None
+            else storage.timeline(project.id, args.distinct_id, args.limit, None)
+        )
+    if found is None:
+        print(
+            f"oakdata: no person has the id {args.distinct_id!r} in project {args.project!r}.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    document = {
+        "project": args.project,
+        "distinct_id": args.distinct_id,
+        "distinct_ids": found.distinct_ids,
+        "properties": found.properties,
+        "events": [event_json(e) for e in found.events],
+        "next_cursor": None,
+    }
+    print(json.dumps(document, indent=2) if args.json else render_timeline(document))
+    return EXIT_OK
+
+
+def _capture(args: argparse.Namespace) -> int:
+    from oakdata import OakClient
+
+    properties = dict(_property(text) for text in args.property)
+    key = args.key or os.environ.get("OAK_SECRET_KEY")
+    if not key:
+        raise ValueError("no key: pass --key or set OAK_SECRET_KEY.")
+    host = args.host or os.environ.get("OAK_HOST") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    client = OakClient(key, host=host, flush_at=1, flush_interval=0, max_retries=2)
+    uuid = client.capture(args.distinct_id, args.event, properties)
+    delivered = client.shutdown(timeout=args.timeout)
+    dropped = {reason: n for reason, n in client.stats().dropped.items() if n}
+    if uuid is None or not delivered or dropped:
+        reasons = ", ".join(dropped) or "timed out"
+        print(
+            f"oakdata: the event was not delivered ({reasons}); see the server's log.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(uuid)
+    return EXIT_OK
+
+
+def _property(text: str) -> tuple[str, object]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"property {text!r} is not NAME=VALUE.")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
+
+
+@contextmanager
+def _storage(args: argparse.Namespace) -> Iterator[SQLiteStorage]:
+    from oakdata_server.storage import SQLiteStorage
+
+    storage = SQLiteStorage(settings_from_env(db_path=args.db).db_path)
+    try:
+        yield storage
+    finally:
+        storage.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -89,6 +89,7 @@ class BedRequest:
     json: Any  # parsed body, or None when it is not JSON
     messages: list[dict[str, Any]]  # json["batch"] when present, else []
     received_at: float
+    client_port: int = 0  # the peer's port: one value across requests means a kept-alive socket
     status: int | None = None  # the status answered in full; None for close/reset/partial
     outcome: str = "pending"  # "replied", "closed", "reset", "partial", "aborted"
 
@@ -210,6 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
             json=parsed,
             messages=messages,
             received_at=time.monotonic(),
+            client_port=self.client_address[1],
         )
         behaviour = bed._record_and_choose(request)
         self._behave(request, behaviour)

@@ -60,6 +60,7 @@ def test_connection_is_kept_alive_between_requests(bed: HttpBed):
         response.read()
         assert response.status == 200
     assert bed.uuids() == ["0", "1", "2"]
+    assert len({r.client_port for r in bed.requests}) == 1
 
 
 def test_script_is_consumed_one_per_request_then_the_default_applies(bed: HttpBed):

@@ -40,6 +40,15 @@ def _oakdata_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 # ----------------------------------------------------------------------------- 2xx
 
 
+def test_successive_requests_reuse_one_kept_alive_connection(bed: HttpBed, make_client):
+    oak = make_client()
+    for _ in range(3):
+        _capture(oak, 1)
+        assert oak.flush(timeout=WAIT_SECONDS) is True
+    assert len(bed.requests) == 3
+    assert len({r.client_port for r in bed.requests}) == 1
+
+
 def test_a_flushed_batch_is_delivered_and_flush_returns_true(bed: HttpBed, make_client):
     oak = make_client()
     uuids = _capture(oak, 3)
@@ -244,7 +253,7 @@ def test_408_is_retried(bed: HttpBed, make_client):
 
 def test_a_server_slower_than_request_timeout_is_retried(bed: HttpBed, make_client):
     bed.script(Delay(30))
-    oak = make_client(request_timeout=0.3)
+    oak = make_client(request_timeout=1.0, max_retries=4)
     uuids = _capture(oak, 1)
     assert oak.flush(timeout=WAIT_SECONDS) is True
     assert len(bed.requests) >= 2

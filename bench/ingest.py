@@ -1,0 +1,170 @@
+"""Events per second ingested into SQLite through POST /api/oak/ingest, next to the rate at
+which sqlite3 itself inserts the same rows on this machine, measured in one run.
+
+    .venv/bin/python bench/ingest.py [--events 40000] [--batch 500]
+
+The server runs as its own process (`oakdata serve`), so the client building and gzipping
+requests does not share a GIL with it. The raw side inserts the same rows (the de-duplication
+row and the event row) into the same schema with the same pragmas, one transaction per batch,
+as the server does; the gap between the two is what HTTP, gzip, JSON and validation cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from oakdata_server.keys import generate_key, hash_key, lookup_id
+from oakdata_server.storage import SQLiteStorage
+
+
+def make_batches(events: int, batch_size: int) -> list[list[dict[str, Any]]]:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    messages = [
+        {
+            "type": "capture",
+            "uuid": str(uuid.uuid4()),
+            "timestamp": stamp,
+            "distinct_id": f"user-{i % 1000}",
+            "event": "page_viewed",
+            "properties": {"path": f"/docs/{i % 50}", "$lib": "bench", "$lib_version": "0"},
+        }
+        for i in range(events)
+    ]
+    return [messages[i : i + batch_size] for i in range(0, events, batch_size)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/api/oak/openapi.json", timeout=1.0)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start") from None
+            time.sleep(0.05)  # waiting for a port to open; nothing to wait on but polling
+
+
+def through_http(batches: list[list[dict[str, Any]]], directory: Path) -> float:
+    db_path = directory / "http.db"
+    storage = SQLiteStorage(str(db_path))
+    key = generate_key("secret")
+    project = storage.create_project("default")
+    storage.create_key(project.id, "secret", lookup_id(key), hash_key(key), "bench", [])
+    storage.close()
+    # Bodies are built before the clock starts: the client's work is not the server's rate.
+    sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    bodies = [gzip.compress(json.dumps({"batch": b, "sent_at": sent_at}).encode()) for b in batches]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "oakdata_server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(db_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"OAK_SERVER_RATE_LIMIT_PER_SECOND": "0", "PATH": ""},
+    )
+    try:
+        wait_until_serving(url, process)
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        }
+        with httpx.Client(timeout=60.0) as http:
+            started = time.perf_counter()
+            for body in bodies:
+                response = http.post(f"{url}/api/oak/ingest", content=body, headers=headers)
+                response.raise_for_status()
+            elapsed = time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return elapsed
+
+
+def raw_sqlite(batches: list[list[dict[str, Any]]], directory: Path) -> float:
+    db_path = directory / "raw.db"
+    SQLiteStorage(str(db_path)).close()  # the same schema as the server's
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    received = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    started = time.perf_counter()
+    for batch in batches:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(
+            "INSERT INTO messages (project_id, uuid, type, received_at) VALUES (1, ?, ?, ?)",
+            [(m["uuid"], m["type"], received) for m in batch],
+        )
+        connection.executemany(
+            "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
+            " client_timestamp, received_at, properties, groups)"
+            " VALUES (1, ?, ?, ?, ?, ?, ?, ?, '{}')",
+            [
+                (
+                    m["uuid"],
+                    m["distinct_id"],
+                    m["event"],
+                    m["timestamp"],
+                    m["timestamp"],
+                    received,
+                    json.dumps(m["properties"], separators=(",", ":")),
+                )
+                for m in batch
+            ],
+        )
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    batches = make_batches(args.events, args.batch)
+    with tempfile.TemporaryDirectory(prefix="oakdata-bench-") as directory:
+        http_seconds = through_http(batches, Path(directory))
+        raw_seconds = raw_sqlite(batches, Path(directory))
+    http_rate = args.events / http_seconds
+    raw_rate = args.events / raw_seconds
+    print(f"{args.events} events in batches of {args.batch}, SQLite WAL, synchronous=NORMAL")
+    print(f"  through HTTP (POST /api/oak/ingest, gzip): {http_rate:>10,.0f} events/s")
+    print(f"  raw sqlite3 executemany, same rows:        {raw_rate:>10,.0f} events/s")
+    print(f"  ratio HTTP / raw:                          {http_rate / raw_rate:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()

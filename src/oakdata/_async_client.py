@@ -40,6 +40,7 @@ class AsyncOakClient(BaseClient):
             flush_interval=self._config.flush_interval,
             max_items=self._config.max_queue_size,
         )
+        self._counters.bind_accepted(self._worker.accepted_count)
         if not self._config.disabled:
             _lifecycle.register(self)
 
@@ -90,9 +91,10 @@ class AsyncOakClient(BaseClient):
         return self._worker.put(data)
 
     def _reset_after_fork(self) -> None:
-        self._counters = Counters()
-        self._sender.reset_after_fork(self._counters)
         self._worker.reset_after_fork()
+        self._counters = Counters()
+        self._counters.bind_accepted(self._worker.accepted_count)
+        self._sender.reset_after_fork(self._counters)
 
     def _exit_flush(self, timeout: float) -> None:
         """At interpreter exit the app's loop is gone; send what is left on a loop of our own."""

@@ -71,11 +71,15 @@ class AsyncWorker(Generic[T]):
         if self._pid != os.getpid():
             self._reset()
         with self._lock:
-            wake = self._state.put(item, time.monotonic())
+            wake = self._state.put(item)
         if wake is None:
             return False
         self._nudge(wake)
         return True
+
+    def accepted_count(self) -> int:
+        """Items ever put (since construction or the fork), read without the lock: one int."""
+        return self._state.put_count
 
     def pending(self) -> int:
         with self._lock:

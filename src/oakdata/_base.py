@@ -148,27 +148,23 @@ class BaseClient:
                 detail = f"{kind} is {len(data)} bytes serialized, over {MAX_MESSAGE_BYTES}"
                 counters.captured_and_dropped(_stats.TOO_LARGE, detail)
                 return None
-            # Counted before the put, so that a worker delivering it at once never makes
-            # "queued" dip below zero.
-            counters.captured_and_queued()
-            queued = True
             try:
-                accepted = self._put(data)
+                queued = self._put(data)
             except QueueUnavailable:
-                counters.dropped(_stats.AFTER_SHUTDOWN, 1, "the interpreter is shutting down")
+                counters.captured_and_dropped(
+                    _stats.AFTER_SHUTDOWN, "the interpreter is shutting down"
+                )
                 return None
-            if not accepted:
+            if not queued:
                 detail = f"{self._config.max_queue_size} events already wait to be sent"
-                counters.dropped(_stats.QUEUE_FULL, 1, detail)
+                counters.captured_and_dropped(_stats.QUEUE_FULL, detail)
                 return None
             if self._config.debug:
                 logger.debug("oakdata queued %s (%d bytes)", kind, len(data))
             uuid: str = message["uuid"]
             return uuid
         except Exception as exc:
-            detail = f"{kind}: unexpected {type(exc).__name__}"
-            if queued:
-                counters.dropped(_stats.INVALID_INPUT, 1, detail)
-            else:
+            if not queued:  # once queued, the event is counted, and will be sent
+                detail = f"{kind}: unexpected {type(exc).__name__}"
                 counters.captured_and_dropped(_stats.INVALID_INPUT, detail)
             return None

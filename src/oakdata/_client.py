@@ -41,6 +41,7 @@ class OakClient(BaseClient):
             flush_interval=self._config.flush_interval,
             max_items=self._config.max_queue_size,
         )
+        self._counters.bind_accepted(self._worker.accepted_count)
         if not self._config.disabled:
             # The finalizer holds the worker, never the client, so a client dropped without
             # shutdown() can still be collected; its thread then sends what waits and stops.
@@ -110,9 +111,10 @@ class OakClient(BaseClient):
     def _reset_after_fork(self) -> None:
         """In a forked child: a fresh queue, thread and connection. The parent's events are
         the parent's to send, so none of them is sent twice."""
-        self._counters = Counters()
-        self._sender.reset_after_fork(self._counters)
         self._worker.reset_after_fork()
+        self._counters = Counters()
+        self._counters.bind_accepted(self._worker.accepted_count)
+        self._sender.reset_after_fork(self._counters)
 
     def _exit_flush(self, timeout: float) -> None:
         self.shutdown(timeout)

@@ -38,11 +38,14 @@ class Encoder:
         self._strict = json.JSONEncoder(
             separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=self._default
         )
+        self._fast = _c_encoder(self._default)
 
     def encode(self, message: Mapping[str, Any]) -> bytes:
         # UnicodeEncodeError (a ValueError) means a lone surrogate, which is not valid
         # UTF-8 and which the protocol forbids: the repair replaces it.
         try:
+            if self._fast is not None:
+                return "".join(self._fast(message, 0)).encode("utf-8")
             return self._strict.encode(message).encode("utf-8")
         except (ValueError, TypeError, RecursionError):
             repaired = self._repair(message, 0, set())
@@ -77,6 +80,25 @@ class Encoder:
             return [self._repair(v, depth + 1, active) for v in value]
         finally:
             active.discard(id(value))
+
+
+def _c_encoder(default: Callable[[Any], Any]) -> Callable[[Any, int], Any] | None:
+    """The C encoder that JSONEncoder.encode builds on every call, built once.
+
+    Without markers it skips the cycle bookkeeping (a dict shared by all calls would make
+    two threads encoding one dict see a false cycle); a real cycle then ends in the
+    RecursionError that sends us down the repair path. None where there is no C encoder.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        encoder: Callable[[Any, int], Any] = make(
+            None, default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        )
+    except TypeError:  # a Python whose private signature differs: use the public path
+        return None
+    return encoder
 
 
 class _Unknown:

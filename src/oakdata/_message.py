@@ -92,7 +92,7 @@ def _name(argument: str, value: object) -> str:
 
 
 def _bounded(argument: str, value: str) -> str:
-    if not value.strip():
+    if not value or value.isspace():
         raise InvalidInput(f"{argument} is empty")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInput(f"{argument} is longer than {MAX_ID_LENGTH} characters")

@@ -1,12 +1,13 @@
 """The queue's bookkeeping, shared by the thread worker and the asyncio worker.
 
-Pure state, no locking and no waiting: each worker guards it with its own lock and waits
+Plain state, no locking and no waiting: each worker guards it with its own lock and waits
 its own way. Items resolve in the order they were put, one batch at a time, which is what
 lets a flush know it is done: everything put before it has resolved.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -51,12 +52,13 @@ class QueueState(Generic[T]):
         self.stopping = False
         self.waiters: list[FlushWaiter] = []
 
-    def put(self, item: T, now: float) -> bool | None:
+    def put(self, item: T) -> bool | None:
         """Append unless full (None). True when the sender should be woken now."""
         if len(self.items) >= self._max_items:
             return None
         if not self.items:
-            self.oldest_put_at = now
+            # Read only here: most puts join a non-empty queue and need no clock.
+            self.oldest_put_at = time.monotonic()
         self.items.append(item)
         self.put_count += 1
         return len(self.items) >= self._flush_at

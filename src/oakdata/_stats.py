@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -60,39 +60,45 @@ class Stats:
 
 
 class Counters:
-    """Thread-safe counters; every change keeps the invariant that Stats states."""
+    """Thread-safe counters; every snapshot keeps the invariant that Stats states.
+
+    Events that join the queue are not counted here: the queue already counts them under
+    its own lock (``accepted``), and a second lock on every capture would cost more than
+    the rest of the bookkeeping. "queued" is derived from it.
+    """
 
     def __init__(self) -> None:
         # Re-entrant: a signal handler may report while the main thread counts.
         self._lock = threading.RLock()
-        self._captured = 0
+        self._accepted: Callable[[], int] = int  # until bind_accepted: nothing accepted
+        self._refused = 0  # captured but never queued
         self._delivered = 0
+        self._dropped_from_queue = 0
         self._retried = 0
-        self._queued = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._warned_at: dict[str, float] = {}
         self._unreported: dict[str, int] = {}
 
-    def captured_and_queued(self) -> None:
-        with self._lock:
-            self._captured += 1
-            self._queued += 1
+    def bind_accepted(self, accepted: Callable[[], int]) -> None:
+        """Where to read how many events the queue has taken (the queue, never the client:
+        the worker holds these counters, and must not keep a dropped client alive)."""
+        self._accepted = accepted
 
     def captured_and_dropped(self, reason: str, detail: str) -> None:
+        """An event refused before it joined the queue."""
         with self._lock:
-            self._captured += 1
+            self._refused += 1
             self._dropped[reason] += 1
         self._warn(reason, 1, detail)
 
     def delivered(self, count: int) -> None:
         with self._lock:
-            self._queued -= count
             self._delivered += count
 
     def dropped(self, reason: str, count: int, detail: str) -> None:
         """Events that had been queued and will now never be sent."""
         with self._lock:
-            self._queued -= count
+            self._dropped_from_queue += count
             self._dropped[reason] += count
         self._warn(reason, count, detail)
 
@@ -102,11 +108,14 @@ class Counters:
 
     def snapshot(self) -> Stats:
         with self._lock:
+            # Read after the outcomes, under their lock: everything delivered or dropped
+            # had been accepted before, so "queued" never comes out negative.
+            accepted = self._accepted()
             return Stats(
-                captured=self._captured,
+                captured=accepted + self._refused,
                 delivered=self._delivered,
                 retried=self._retried,
-                queued=self._queued,
+                queued=accepted - self._delivered - self._dropped_from_queue,
                 dropped=MappingProxyType(dict(self._dropped)),
             )
 

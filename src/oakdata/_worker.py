@@ -68,23 +68,30 @@ class Worker(Generic[T]):
 
     def put(self, item: T) -> bool:
         """Queue an item without ever waiting for the sender; False if the queue is full."""
-        if self._pid != os.getpid():
-            # A fork that bypassed the os.register_at_fork hooks (rare); same remedy.
-            self._reset()
         with self._wake_worker:
-            wake = self._state.put(item, time.monotonic())
+            wake = self._state.put(item)
             if wake is None:
                 return False
             if self._thread is None:
                 self._start_locked()
-            if wake:
+            elif wake:
                 self._wake_worker.notify()
-            return True
+        if wake:
+            self._check_pid()
+        return True
+
+    def _check_pid(self) -> None:
+        """A fork that bypassed the os.register_at_fork hooks (a C extension calling
+        fork(), rare) left us a queue without a thread. Checked when a batch is due rather
+        than on every put: getpid() is a system call."""
+        if self._pid != os.getpid():
+            self._reset()
 
     def flush(self, timeout: float | None) -> bool:
         """Send everything put so far; True if all of it was delivered within timeout."""
         if threading.current_thread() is self._thread:
             return False  # called from inside a send (a log handler, say): it would deadlock
+        self._check_pid()
         with self._wake_worker:
             state = self._state
             waiter = state.request_flush()
@@ -124,6 +131,10 @@ class Worker(Generic[T]):
         with self._wake_worker:
             self._state.stopping = True
             self._wake_worker.notify()
+
+    def accepted_count(self) -> int:
+        """Items ever put (since construction or the fork), read without the lock: one int."""
+        return self._state.put_count
 
     def pending(self) -> int:
         with self._wake_worker:

@@ -169,3 +169,32 @@ def test_a_client_whose_worker_was_running_before_fork_works_in_the_child(bed: H
         assert Counter(bed.uuids()) == Counter([first, report["uuid"], later])
     finally:
         oak.shutdown(timeout=2)
+
+
+def _capture_in_a_multiprocessing_child(oak, results) -> None:  # pragma: no cover - child
+    uuid = oak.capture("mp-child", "from-child")
+    results.put((uuid, oak.shutdown(timeout=WAIT_SECONDS)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32", reason="POSIX fork")
+def test_a_client_inherited_by_a_multiprocessing_fork_child_delivers_its_events(bed: HttpBed):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    oak = OakClient(SECRET_KEY, host=bed.url, flush_at=1000, flush_interval=0)
+    try:
+        parent_uuid = oak.capture("parent", "queued-before-fork")
+        results = context.Queue()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child = context.Process(target=_capture_in_a_multiprocessing_child, args=(oak, results))
+            child.start()
+        child_uuid, delivered = results.get(timeout=WAIT_SECONDS * 3)
+        child.join(WAIT_SECONDS)
+        assert child.exitcode == 0
+        assert delivered is True
+        assert bed.uuids() == [child_uuid]
+        assert oak.flush(timeout=WAIT_SECONDS) is True
+        assert Counter(bed.uuids()) == Counter([child_uuid, parent_uuid])
+    finally:
+        oak.shutdown(timeout=2)

@@ -79,3 +79,32 @@ def test_a_discarded_client_with_a_running_worker_is_not_kept_alive(bed: HttpBed
     del oak
     gc.collect()
     assert ref() is None
+
+
+def test_capturing_during_interpreter_exit_never_raises(bed: HttpBed):
+    script = textwrap.dedent(
+        """
+        import atexit, sys, threading
+
+        def late():
+            # registered first, so it runs after oakdata's own exit hook
+            print(oak.capture("user", "late"), flush=True)
+            print(oak.flush(timeout=1), flush=True)
+
+        atexit.register(late)
+        from oakdata import OakClient
+        oak = OakClient(sys.argv[1], host=sys.argv[2], flush_at=1, flush_interval=0)
+        print(oak.capture("user", "early"), flush=True)
+
+        def spam():
+            while True:
+                oak.capture("user", "from-a-daemon-thread")
+
+        threading.Thread(target=spam, daemon=True).start()
+        """
+    )
+    done = _run(script, SECRET_KEY, bed.url)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    early = done.stdout.split()[0]
+    assert early in bed.uuids()

@@ -47,9 +47,13 @@ class SQLiteStorage:
             path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.Lock()
-        self._connection.execute("PRAGMA journal_mode = WAL")
-        self._connection.execute("PRAGMA synchronous = NORMAL")  # durable in WAL, fast
-        migrate(self._connection)
+        try:
+            self._connection.execute("PRAGMA journal_mode = WAL")
+            self._connection.execute("PRAGMA synchronous = NORMAL")  # durable in WAL, fast
+            migrate(self._connection)
+        except BaseException:
+            self._connection.close()  # a refused file must not leave a connection behind
+            raise
 
     def close(self) -> None:
         with self._lock:

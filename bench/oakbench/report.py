@@ -75,7 +75,7 @@ FIGURES = (
 
 def format_value(value: float | None, digits: int = 1) -> str:
     if value is None:
-        return "failed"
+        return "n/a"
     if digits == 0 or abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.{digits}f}"

@@ -166,15 +166,14 @@ class Server:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request_line = await reader.readline()
-                if not request_line.strip():
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.LimitOverrunError:
                     return
-                method, target, version = request_line.rstrip().split(b" ", 2)
+                lines = head.split(b"\r\n")
+                method, target, version = lines[0].split(b" ", 2)
                 headers: dict[bytes, bytes] = {}
-                for _ in range(MAX_HEADER_LINES):
-                    line = await reader.readline()
-                    if line in (b"\r\n", b"\n", b""):
-                        break
+                for line in lines[1:MAX_HEADER_LINES]:
                     name, _, value = line.partition(b":")
                     headers[name.strip().lower()] = value.strip()
                 if headers.get(b"expect", b"").lower() == b"100-continue":

@@ -20,6 +20,7 @@ connections are open and lazy imports done, as in a process that has been servin
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import sys
@@ -78,7 +79,12 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     warm = _wait_reached(control)
     if warm["events"] < warmup:
         raise RuntimeError(f"warm-up: the sink counted {warm['events']} of {warmup} events")
-    result: dict[str, Any] = {"sdk": sdk, "scenario": scenario, "version": client.version}
+    result: dict[str, Any] = {
+        "sdk": sdk,
+        "scenario": scenario,
+        "version": client.version,
+        "orjson_installed": importlib.util.find_spec("orjson") is not None,
+    }
     if scenario == "memory":
         control.reset("slow", latency=STALL_SECONDS)
         result.update(memory(client, ids, props, events))

@@ -1,0 +1,136 @@
+"""The event loop is never blocked by AsyncOakClient, whatever the server does.
+
+A ticker coroutine asks for a short sleep again and again and records how late it wakes.
+The bound is generous on purpose: this is a behaviour (nothing blocks the loop: a blocking
+connect or read would show as a lag of the server's whole delay, seconds), not a figure of
+speed; bench/loop_lag.py measures the real numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from httpbed import Delay, HttpBed
+from oakdata import AsyncOakClient
+
+from .conftest import SECRET_KEY
+
+TICK_SECONDS = 0.005
+WINDOW_SECONDS = 1.5
+LAG_BOUND_SECONDS = 0.05
+
+
+async def _ticker(stop: asyncio.Event) -> list[float]:
+    loop = asyncio.get_running_loop()
+    lags = []
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(TICK_SECONDS)
+        lags.append(loop.time() - before - TICK_SECONDS)
+    return lags
+
+
+async def _lags_while_capturing(client: AsyncOakClient) -> list[float]:
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(_ticker(stop))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + WINDOW_SECONDS
+    n = 0
+    while loop.time() < end:
+        # flush_at=5: a batch is due every few events, so requests keep leaving all along
+        client.capture(f"user_{n % 7}", "page_viewed", {"n": n})
+        n += 1
+        await asyncio.sleep(0.01)
+    stop.set()
+    return await ticker
+
+
+def _warm_up(bed: HttpBed) -> None:
+    """One event sent and answered at once, before anything is measured.
+
+    The client imports its HTTP transport (ssl, http.client) with its first send, on the
+    loop, once per process: tens of milliseconds that are an import, not a wait on the
+    server. bench/loop_lag.py reports that first send on its own line.
+    """
+
+    async def send_one() -> None:
+        async with _client(bed.url) as client:
+            client.capture("warm_up", "warm_up")
+
+    asyncio.run(send_one())
+    bed.wait_for_delivered(1)
+
+
+def _client(url: str) -> AsyncOakClient:
+    return AsyncOakClient(
+        SECRET_KEY,
+        host=url,
+        flush_at=5,
+        flush_interval=0,
+        request_timeout=3.0,
+        max_retries=3,
+        retry_initial_delay=0.05,
+    )
+
+
+def test_the_loop_keeps_ticking_while_the_server_is_slow(bed: HttpBed) -> None:
+    _warm_up(bed)
+    warm_requests = len(bed.requests)
+    bed.responder = lambda request: Delay(10)
+
+    async def scenario() -> list[float]:
+        client = _client(bed.url)
+        try:
+            return await _lags_while_capturing(client)
+        finally:
+            await client.shutdown(timeout=0.2)
+
+    lags = asyncio.run(scenario())
+
+    measured = bed.requests[warm_requests:]
+    assert measured, "no request was in flight while the loop was measured"
+    assert all(r.outcome in ("pending", "aborted") for r in measured)
+    assert len(lags) > 50
+    assert max(lags) < LAG_BOUND_SECONDS, f"worst lag {max(lags) * 1000:.1f} ms"
+
+
+def test_the_loop_keeps_ticking_while_the_server_refuses_connections(
+    bed: HttpBed, refused_url: str
+) -> None:
+    _warm_up(bed)
+
+    async def scenario() -> tuple[list[float], int]:
+        client = _client(refused_url)
+        try:
+            lags = await _lags_while_capturing(client)
+            return lags, client.stats().retried
+        finally:
+            await client.shutdown(timeout=0.2)
+
+    lags, retried = asyncio.run(scenario())
+
+    assert retried > 0, "no connection was attempted while the loop was measured"
+    assert len(lags) > 50
+    assert max(lags) < LAG_BOUND_SECONDS, f"worst lag {max(lags) * 1000:.1f} ms"
+
+
+def test_flush_awaits_without_blocking_the_loop(bed: HttpBed) -> None:
+    _warm_up(bed)
+    bed.responder = lambda request: Delay(0.5)
+
+    async def scenario() -> tuple[list[float], bool]:
+        client = _client(bed.url)
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_ticker(stop))
+        client.capture("user_1", "page_viewed")
+        delivered = await client.flush(timeout=5)
+        stop.set()
+        lags = await ticker
+        await client.shutdown(timeout=1)
+        return lags, delivered
+
+    lags, delivered = asyncio.run(scenario())
+
+    assert delivered
+    assert len(lags) > 20, "the ticker did not run while flush() waited"
+    assert max(lags) < LAG_BOUND_SECONDS, f"worst lag {max(lags) * 1000:.1f} ms"

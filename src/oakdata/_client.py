@@ -117,7 +117,8 @@ class OakClient(BaseClient):
         self._sender.reset_after_fork(self._counters)
 
     def _exit_flush(self, timeout: float) -> None:
-        self.shutdown(timeout)
+        if not self._closed:
+            self.shutdown(timeout)
 
 
 class _Sender:

@@ -7,12 +7,11 @@ without quoting the value (values may be personal data, and warnings end up in l
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid as uuid_module
 from collections.abc import Mapping
 from typing import Any
 
-from ._ids import rfc3339, uuid7
+from ._ids import new_ids
 from ._version import __version__
 
 LIB_NAME = "oakdata-python"
@@ -34,15 +33,29 @@ def capture(
     timestamp: object,
     message_uuid: object,
 ) -> Message:
-    props = _properties(properties)
+    # The hot path of the whole SDK: the common case (str ids, a dict of properties, no
+    # explicit timestamp or uuid) is checked inline; the helpers handle everything else.
+    props = properties.copy() if type(properties) is dict else _properties(properties)
     props["$lib"] = LIB_NAME
     props["$lib_version"] = __version__
-    message = _envelope("capture", timestamp, message_uuid)
-    message["event"] = _name("event", event)
-    message["distinct_id"] = _identifier("distinct_id", distinct_id)
-    message["properties"] = props
-    message["groups"] = _groups(groups)
-    return message
+    if type(event) is not str or not 0 < len(event) <= MAX_ID_LENGTH or event.isspace():
+        event = _name("event", event)
+    if (
+        type(distinct_id) is not str
+        or not 0 < len(distinct_id) <= MAX_ID_LENGTH
+        or distinct_id.isspace()
+    ):
+        distinct_id = _identifier("distinct_id", distinct_id)
+    message_id, now = new_ids()
+    return {
+        "type": "capture",
+        "uuid": message_id if message_uuid is None else _uuid(message_uuid),
+        "timestamp": now if timestamp is None else _timestamp(timestamp),
+        "event": event,
+        "distinct_id": distinct_id,
+        "properties": props,
+        "groups": {} if groups is None else _groups(groups),
+    }
 
 
 def identify(distinct_id: object, properties: object) -> Message:
@@ -68,11 +81,11 @@ def group_identify(group_type: object, group_key: object, properties: object) ->
 
 
 def _envelope(kind: str, timestamp: object, message_uuid: object) -> Message:
-    now_ns = time.time_ns()
+    message_id, now = new_ids()
     return {
         "type": kind,
-        "uuid": uuid7(now_ns) if message_uuid is None else _uuid(message_uuid),
-        "timestamp": rfc3339(now_ns) if timestamp is None else _timestamp(timestamp),
+        "uuid": message_id if message_uuid is None else _uuid(message_uuid),
+        "timestamp": now if timestamp is None else _timestamp(timestamp),
     }
 
 

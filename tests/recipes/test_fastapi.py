@@ -16,30 +16,39 @@ from .conftest import Child, assert_received_exactly, child_env, free_port, wait
 REQUESTS = 60
 
 
-def test_uvicorn_lifespan_shutdown_delivers_every_event_once(
-    bed: HttpBed, spawn: Callable[..., Child]
-) -> None:
+def _start_uvicorn(bed: HttpBed, spawn: Callable[..., Child], **env: str) -> tuple[Child, int]:
     port = free_port()
     server = spawn(
         [sys.executable, "-m", "uvicorn", "recipe_fastapi:app",
          "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on"],
-        child_env(bed),
+        child_env(bed, **env),
     )
     server.wait_for(
         lambda: bool(server.lines_matching("Application startup complete")), "uvicorn startup"
     )
     wait_for_port(port)
+    return server, port
 
+
+def _post_all(port: int, path: str, count: int) -> list[str]:
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
 
-        def signup(n: int) -> str:
-            response = http.post(f"/signup/user_{n}")
+        def post(n: int) -> str:
+            response = http.post(path.format(n=n))
             response.raise_for_status()
             uuid: str = response.json()["uuid"]
             return uuid
 
         with ThreadPoolExecutor(max_workers=4) as pool:
-            captured = list(pool.map(signup, range(REQUESTS)))
+            return list(pool.map(post, range(count)))
+
+
+def test_uvicorn_lifespan_shutdown_delivers_every_event_once(
+    bed: HttpBed, spawn: Callable[..., Child]
+) -> None:
+    server, port = _start_uvicorn(bed, spawn)
+
+    captured = _post_all(port, "/signup/user_{n}", REQUESTS)
 
     assert bed.messages == [], "events held until shutdown left early"
     server.signal(signal.SIGTERM)
@@ -47,4 +56,22 @@ def test_uvicorn_lifespan_shutdown_delivers_every_event_once(
     assert server.wait_exit() in (0, -signal.SIGTERM), server.output()
 
     assert server.lines_matching("oakdata shutdown delivered=True"), server.output()
+    assert_received_exactly(bed, captured)
+
+
+def test_events_captured_in_sync_routes_leave_while_the_app_runs(
+    bed: HttpBed, spawn: Callable[..., Child]
+) -> None:
+    # Default options: flush_at=20. FastAPI runs `def` routes in its thread pool, so every
+    # capture here comes from a thread other than the loop's.
+    server, port = _start_uvicorn(bed, spawn, RECIPE_HOLD="0")
+
+    captured = _post_all(port, "/invite/user_{n}", 25)
+
+    try:
+        # a full batch of 20 is due at once, not at shutdown
+        bed.wait_for_messages(20, timeout=5)
+    finally:
+        server.signal(signal.SIGTERM)
+        server.wait_exit()
     assert_received_exactly(bed, captured)

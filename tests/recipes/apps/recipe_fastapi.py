@@ -14,9 +14,10 @@ from oakdata import AsyncOakClient
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Held until shutdown (no timer, a large flush_at) so that the test proves the
-    # lifespan's exit delivers everything; an app keeps the defaults.
-    oak = AsyncOakClient(flush_interval=0, flush_at=1000)
+    # The tests hold events until shutdown (no timer, a large flush_at) to prove that the
+    # lifespan's exit delivers everything; an app keeps the defaults (RECIPE_HOLD=0).
+    hold = os.environ.get("RECIPE_HOLD", "1") == "1"
+    oak = AsyncOakClient(**({"flush_interval": 0, "flush_at": 1000} if hold else {}))
     app.state.oak = oak
     yield
     delivered = await oak.shutdown(timeout=5)
@@ -30,4 +31,12 @@ app = FastAPI(lifespan=lifespan)
 async def signup(user_id: str, request: Request) -> dict[str, object]:
     oak: AsyncOakClient = request.app.state.oak
     uuid = oak.capture(user_id, "signed_up", {"plan": "free"})
+    return {"uuid": uuid, "pid": os.getpid()}
+
+
+@app.post("/invite/{user_id}")
+def invite(user_id: str, request: Request) -> dict[str, object]:
+    # A plain `def` route: FastAPI runs it in its thread pool, off the loop.
+    oak: AsyncOakClient = request.app.state.oak
+    uuid = oak.capture(user_id, "invite_sent")
     return {"uuid": uuid, "pid": os.getpid()}

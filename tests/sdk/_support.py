@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from oakdata import DROP_REASONS, OakClient, Stats
+from oakdata import DROP_REASONS, AsyncOakClient, OakClient, Stats
 
 # Distinctive, so that a leak into a log line, a repr or an exception text is easy to find.
 SECRET_KEY = "oak_sec_T0pS3cretValue_9f8e7d6c5b4a"
@@ -22,7 +22,14 @@ FAST_OPTIONS: dict[str, Any] = {
 
 WAIT_SECONDS = 10.0
 
-MakeClient = Callable[..., OakClient]
+# An OakClient, or an AsyncOakClient behind the synchronous adapter (see conftest.py).
+Client = Any
+MakeClient = Callable[..., Client]
+
+
+def sdk_client(client: Client) -> OakClient | AsyncOakClient:
+    """The SDK's own object behind a test's client (the adapter's, for asyncio)."""
+    return getattr(client, "client", client)
 
 
 def assert_consistent(stats: Stats) -> None:

@@ -9,19 +9,18 @@ oak.shutdown()
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._client import OakClient
 from ._stats import DROP_REASONS, Stats
 from ._version import __version__
 
+TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers need it
 if TYPE_CHECKING:
     from ._async_client import AsyncOakClient
 
 __all__ = ["DROP_REASONS", "AsyncOakClient", "OakClient", "Stats", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # asyncio costs tens of milliseconds to import; only asyncio apps should pay for it.
     if name == "AsyncOakClient":
         from ._async_client import AsyncOakClient

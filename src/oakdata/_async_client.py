@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from types import TracebackType
 
-from . import _lifecycle, _stats
+from . import _lifecycle, _log, _stats
 from ._async_worker import AsyncWorker
 from ._base import BaseClient
 from ._batching import take_batch
 from ._config import Config
 from ._delivery import Deliverer, Plan, Send
 from ._stats import Counters
-from .transports.base import AsyncTransport, NetworkError, Transport
+from ._wire import NetworkError
 
-logger = logging.getLogger("oakdata")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .transports.base import AsyncTransport, Transport
 
 
 class AsyncOakClient(BaseClient):
@@ -32,7 +33,7 @@ class AsyncOakClient(BaseClient):
         if transport is not None and not callable(getattr(transport, "send", None)):
             raise ValueError("transport must have an async send(request) method.")
         self._sender = _AsyncSender(self._config, self._counters, transport)  # type: ignore[arg-type]
-        self._worker: AsyncWorker[bytes] = AsyncWorker(
+        self._worker = AsyncWorker(
             send=self._sender.send_batch,
             take=take_batch,
             discard=self._sender.discard,
@@ -68,7 +69,7 @@ class AsyncOakClient(BaseClient):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # flush is called on shutdown paths: it must not raise
-            logger.error("oakdata flush failed: unexpected %s", type(exc).__name__)
+            _log.error("oakdata flush failed: unexpected %s", type(exc).__name__)
             return False
 
     async def shutdown(self, timeout: float | None = None) -> bool:
@@ -84,7 +85,7 @@ class AsyncOakClient(BaseClient):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
+            _log.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
             return False
 
     def _put(self, data: bytes) -> bool:

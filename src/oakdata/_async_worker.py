@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
 
+from . import _log
 from ._queue import Batch, FlushWaiter, QueueState, TakeBatch
 
-T = TypeVar("T")
-
-logger = logging.getLogger("oakdata")
-
-AsyncSendBatch = Callable[[list[T], asyncio.Event], Awaitable[int]]
+AsyncSendBatch = Callable[[list[bytes], asyncio.Event], Awaitable[int]]
 Discard = Callable[[int], None]
 
 
-class AsyncWorker(Generic[T]):
+class AsyncWorker:
     def __init__(
         self,
         *,
-        send: AsyncSendBatch[T],
-        take: TakeBatch[T],
+        send: AsyncSendBatch,
+        take: TakeBatch,
         discard: Discard,
         flush_at: int,
         flush_interval: float,
@@ -48,7 +43,7 @@ class AsyncWorker(Generic[T]):
         # Re-entrant for the same reason as the thread worker's: signal handlers.
         self._lock = threading.RLock()
         take, flush_at, flush_interval, max_items = self._queue_options
-        self._state: QueueState[T] = QueueState(
+        self._state: QueueState = QueueState(
             take=take, flush_at=flush_at, flush_interval=flush_interval, max_items=max_items
         )
         self._forget_loop()
@@ -61,12 +56,12 @@ class AsyncWorker(Generic[T]):
         self._wake: asyncio.Event | None = None
         self._progress: asyncio.Event | None = None
         self._abort: asyncio.Event | None = None
-        self._in_flight: Batch[T] | None = None
+        self._in_flight: Batch | None = None
 
     def reset_after_fork(self) -> None:
         self._reset()
 
-    def put(self, item: T) -> bool:
+    def put(self, item: bytes) -> bool:
         """Queue an item from any thread, never waiting; False if the queue is full."""
         if self._pid != os.getpid():
             self._reset()
@@ -201,7 +196,7 @@ class AsyncWorker(Generic[T]):
                 try:
                     failed = await self._send(batch.items, abort)
                 except Exception as exc:  # the task must outlive any bug in one batch
-                    logger.error("oakdata sender: unexpected %s", type(exc).__name__)
+                    _log.error("oakdata sender: unexpected %s", type(exc).__name__)
                     failed = len(batch.items)
                 with self._lock:
                     self._in_flight = None

@@ -5,12 +5,10 @@ A subclass supplies only how a message joins its queue (``_put``) and how it wai
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from . import _lifecycle, _message, _stats
+from . import _lifecycle, _log, _message, _stats
 from ._batching import MAX_MESSAGE_BYTES
 from ._config import (
     DEFAULT_FLUSH_AT,
@@ -25,9 +23,12 @@ from ._config import (
 )
 from ._encoding import Encoder
 from ._stats import Counters, Stats
-from .transports.base import AsyncTransport, Transport
 
-logger = logging.getLogger("oakdata")
+TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers need it
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .transports.base import AsyncTransport, Transport
 
 
 class QueueUnavailable(Exception):
@@ -160,7 +161,7 @@ class BaseClient:
                 counters.captured_and_dropped(_stats.QUEUE_FULL, detail)
                 return None
             if self._config.debug:
-                logger.debug("oakdata queued %s (%d bytes)", kind, len(data))
+                _log.debug("oakdata queued %s (%d bytes)", kind, len(data))
             uuid: str = message["uuid"]
             return uuid
         except Exception as exc:

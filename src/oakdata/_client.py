@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import weakref
 from collections.abc import Iterable
 from types import TracebackType
 
-from . import _lifecycle, _stats
+from . import _lifecycle, _log, _stats
 from ._base import BaseClient, QueueUnavailable
 from ._batching import take_batch
 from ._config import Config
 from ._delivery import Deliverer, Plan, Send
-from ._signals import install_flush_on_signals
 from ._stats import Counters
+from ._wire import NetworkError
 from ._worker import Worker, WorkerUnavailable
-from .transports.base import AsyncTransport, NetworkError, Transport
 
-logger = logging.getLogger("oakdata")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .transports.base import AsyncTransport, Transport
 
 
 class OakClient(BaseClient):
@@ -33,7 +33,7 @@ class OakClient(BaseClient):
         if transport is not None and not callable(getattr(transport, "send", None)):
             raise ValueError("transport must have a send(request) method.")
         self._sender = _Sender(self._config, self._counters, transport)  # type: ignore[arg-type]
-        self._worker: Worker[bytes] = Worker(
+        self._worker = Worker(
             send=self._sender.send_batch,
             take=take_batch,
             discard=self._sender.discard,
@@ -70,10 +70,10 @@ class OakClient(BaseClient):
             return True
         try:
             if self._config.debug:
-                logger.debug("oakdata flush: %d pending", self._worker.pending())
+                _log.debug("oakdata flush: %d pending", self._worker.pending())
             return self._worker.flush(_lifecycle.seconds_or_none(timeout))
         except Exception as exc:  # flush is called on shutdown paths: it must not raise
-            logger.error("oakdata flush failed: unexpected %s", type(exc).__name__)
+            _log.error("oakdata flush failed: unexpected %s", type(exc).__name__)
             return False
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -88,10 +88,10 @@ class OakClient(BaseClient):
             delivered = self._worker.shutdown(_lifecycle.seconds_or_none(timeout))
             self._counters.report_unreported()
             if self._config.debug:
-                logger.debug("oakdata shut down (everything delivered: %s)", delivered)
+                _log.debug("oakdata shut down (everything delivered: %s)", delivered)
             return delivered
         except Exception as exc:  # shutdown runs at exit and in signal handlers
-            logger.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
+            _log.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
             return False
 
     def install_signal_handlers(
@@ -100,6 +100,8 @@ class OakClient(BaseClient):
         """On these signals (default SIGTERM), shut down within timeout, then let the handler
         that was installed before (or the default action) run, so the process still stops
         as it would have. Call it from the main thread."""
+        from ._signals import install_flush_on_signals  # signal costs import time; few use it
+
         install_flush_on_signals(self.shutdown, signals, timeout)
 
     def _put(self, data: bytes) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+from ._stats import frozen_error
 
 DEFAULT_HOST = "https://oakdata.co"
 DEFAULT_INGEST_PATH = "/api/oak/ingest"
@@ -24,23 +24,69 @@ SECRET_KEY_PREFIX = "oak_sec_"
 PUBLIC_KEY_PREFIX = "oak_pub_"
 
 
-@dataclass(frozen=True)
 class Config:
-    """Everything a client needs to know, checked at construction so that later calls never fail."""
+    """Everything a client needs to know, checked at construction so later calls never fail.
 
-    # repr=False: the key must never reach a log line, a traceback or repr(client).
-    secret_key: str = field(repr=False)
-    host: str = DEFAULT_HOST
-    ingest_path: str = DEFAULT_INGEST_PATH
-    flush_at: int = DEFAULT_FLUSH_AT
-    flush_interval: float = DEFAULT_FLUSH_INTERVAL
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    retry_initial_delay: float = DEFAULT_RETRY_INITIAL_DELAY
-    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
-    disabled: bool = False
-    debug: bool = False
-    gzip: bool = True
+    Frozen: set once in __init__. (A slotted class rather than a dataclass: dataclasses
+    imports inspect, which costs serverless cold starts several milliseconds.)
+    """
+
+    __slots__ = (
+        "debug",
+        "disabled",
+        "flush_at",
+        "flush_interval",
+        "gzip",
+        "host",
+        "ingest_path",
+        "max_queue_size",
+        "max_retries",
+        "request_timeout",
+        "retry_initial_delay",
+        "secret_key",
+    )
+
+    secret_key: str
+    host: str
+    ingest_path: str
+    flush_at: int
+    flush_interval: float
+    request_timeout: float
+    max_retries: int
+    retry_initial_delay: float
+    max_queue_size: int
+    disabled: bool
+    debug: bool
+    gzip: bool
+
+    def __init__(
+        self,
+        secret_key: str,
+        host: str = DEFAULT_HOST,
+        ingest_path: str = DEFAULT_INGEST_PATH,
+        flush_at: int = DEFAULT_FLUSH_AT,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_initial_delay: float = DEFAULT_RETRY_INITIAL_DELAY,
+        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
+        disabled: bool = False,
+        debug: bool = False,
+        gzip: bool = True,
+    ) -> None:
+        values = locals()
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise frozen_error(self)
+
+    def __repr__(self) -> str:
+        # Every option but the key: it must never reach a log line, a traceback or a repr.
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name != "secret_key"
+        )
+        return f"Config({shown})"
 
     @property
     def ingest_url(self) -> str:
@@ -122,17 +168,32 @@ def _host(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("host must be a string such as 'https://oakdata.co'.")
     host = value.strip().rstrip("/")
-    try:
-        parts = urlsplit(host)
-        port_ok = parts.port is None or 0 < parts.port < 65536
-    except ValueError:
-        port_ok = False
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+    if not _is_http_url(host):
         raise ValueError(f"host must be an http:// or https:// URL, got {value!r}.")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError("host must not carry credentials, a query or a fragment.")
     return host
+
+
+def _is_http_url(url: str) -> bool:
+    """scheme://hostname[:port][/path], with nothing else: no credentials, query or fragment.
+
+    Checked by hand rather than with urllib.parse, which costs milliseconds to import.
+    """
+    scheme, separator, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not separator:
+        return False
+    authority = rest.split("/", 1)[0]
+    if not authority or any(c in rest for c in "?#@ ") or not rest.isprintable():
+        return False
+    if authority.startswith("["):  # an IPv6 literal: [::1]:8080
+        hostname, bracket, port = authority[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return False
+        port = port[1:]
+    else:
+        hostname, _, port = authority.partition(":")
+    if not hostname:
+        return False
+    return not port or (port.isdigit() and 0 < int(port) < 65536)
 
 
 def _ingest_path(value: object) -> str:

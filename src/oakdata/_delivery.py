@@ -7,24 +7,19 @@ their own way of waiting, so the retry, split and drop rules exist once.
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
 import time
 import zlib
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 
-from . import _stats
+from . import _log, _stats
 from ._batching import build_body
 from ._config import Config
 from ._ids import rfc3339
 from ._retry import backoff_delay, retry_after_delay
 from ._stats import Counters
 from ._version import __version__
-from .transports.base import NetworkError, Request, Response
-
-logger = logging.getLogger("oakdata")
+from ._wire import NetworkError, Request, Response
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 GZIP_LEVEL = 1
@@ -32,16 +27,23 @@ GZIP_LEVEL = 1
 MAX_CAUSE_CHARS = 200
 
 
-@dataclass(frozen=True)
+# Actions and outcomes are tiny slotted classes, not dataclasses: see _wire.
+
+
 class Send:
-    request: Request
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
 
 
-@dataclass(frozen=True)
 class Wait:
     """Pause before a retry. The driver answers True if shutdown cut the wait short."""
 
-    seconds: float
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
 
 Action = Send | Wait
@@ -50,25 +52,30 @@ Result = Response | NetworkError | bool | None
 Plan = Generator[Action, Result, int]
 
 
-@dataclass(frozen=True)
 class Delivered:
-    rejected: tuple[tuple[int, str], ...]
+    __slots__ = ("rejected",)
+
+    def __init__(self, rejected: tuple[tuple[int, str], ...]) -> None:
+        self.rejected = rejected
 
 
-@dataclass(frozen=True)
 class RetryLater:
-    after: float | None
-    cause: str
+    __slots__ = ("after", "cause")
+
+    def __init__(self, after: float | None, cause: str) -> None:
+        self.after = after
+        self.cause = cause
 
 
-@dataclass(frozen=True)
 class SplitBatch:
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
 class DropBatch:
-    cause: str
+    __slots__ = ("cause",)
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
 
 
 Outcome = Delivered | RetryLater | SplitBatch | DropBatch
@@ -90,6 +97,8 @@ def classify(result: Response | NetworkError, now: float, batch_size: int) -> Ou
 
 
 def _rejections(body: bytes, batch_size: int) -> tuple[tuple[int, str], ...]:
+    import json  # on the worker, not at import: json brings re along
+
     try:
         listed = json.loads(body).get("rejected") or []
     except (ValueError, AttributeError, UnicodeDecodeError):
@@ -103,6 +112,8 @@ def _rejections(body: bytes, batch_size: int) -> tuple[tuple[int, str], ...]:
 
 
 def _client_error_cause(response: Response) -> str:
+    import json
+
     if response.status == 401:
         what = "the server rejected the secret key (revoked, or from another project)"
     elif response.status == 403:
@@ -212,8 +223,8 @@ class Deliverer:
             if cause in self._errors_logged:
                 return
             self._errors_logged.add(cause)
-        logger.error("oakdata could not deliver events: %s", cause)
+        _log.error("oakdata could not deliver events: %s", cause)
 
     def _debug(self, message: str, *args: object) -> None:
         if self._config.debug:
-            logger.debug("oakdata " + message, *args)
+            _log.debug("oakdata " + message, *args)

@@ -8,17 +8,14 @@ so an ordinary event never pays for the slow path.
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import datetime as dt
-import decimal
-import enum
-import json
 import math
 import os
-import uuid
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CYCLE_MARKER = "<cycle>"
 # Deeper than any sane event; protects the repair walk from recursion limits.
@@ -43,9 +40,7 @@ class Encoder:
         self, on_unknown_type: UnknownTypeHook = _ignore_unknown, *, speedups: bool = True
     ) -> None:
         self._on_unknown_type = on_unknown_type
-        self._strict = json.JSONEncoder(
-            separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=self._default
-        )
+        self._strict_encoder: Any = None  # the json package's, made on first need
         self._fast = _c_encoder(self._default)
         self._orjson_dumps, self._orjson_option = _orjson() if speedups else (None, 0)
 
@@ -67,10 +62,20 @@ class Encoder:
         try:
             if self._fast is not None:
                 return "".join(self._fast(message, 0)).encode("utf-8")
-            return self._strict.encode(message).encode("utf-8")
+            return self._strict(message).encode("utf-8")
         except (ValueError, TypeError, RecursionError):
             repaired = self._repair(message, 0, set())
-            return self._strict.encode(repaired).encode("utf-8")
+            return self._strict(repaired).encode("utf-8")
+
+    def _strict(self, value: Any) -> str:
+        if self._strict_encoder is None:
+            import json  # json (and the re it imports) is not needed by the fast path
+
+            self._strict_encoder = json.JSONEncoder(
+                separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=self._default
+            )
+        text: str = self._strict_encoder.encode(value)
+        return text
 
     def _default(self, value: Any) -> Any:
         try:
@@ -120,12 +125,15 @@ def _c_encoder(default: Callable[[Any], Any]) -> Callable[[Any, int], Any] | Non
     two threads encoding one dict see a false cycle); a real cycle then ends in the
     RecursionError that sends us down the repair path. None where there is no C encoder.
     """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
+    # The C accelerator that json.encoder itself uses, taken directly: importing the json
+    # package would import re (for decoding), several milliseconds at cold start.
+    try:
+        from _json import encode_basestring, make_encoder
+    except ImportError:
         return None
     try:
-        encoder: Callable[[Any, int], Any] = make(
-            None, default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        encoder: Callable[[Any, int], Any] = make_encoder(
+            None, default, encode_basestring, None, ":", ",", False, False, False
         )
     except TypeError:  # a Python whose private signature differs: use the public path
         return None
@@ -140,25 +148,42 @@ _UNKNOWN = _Unknown()
 
 
 def to_json_form(value: Any) -> Any:
-    """The JSON-ready form of values with an obvious one, else the _UNKNOWN marker."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc)
-        return value.isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
+    """The JSON-ready form of values with an obvious one, else the _UNKNOWN marker.
+
+    A type's module is looked up in sys.modules rather than imported: a value can only be
+    a Decimal if decimal was imported by someone, and importing datetime, decimal, uuid,
+    enum and dataclasses ourselves would cost every cold start for values most apps never
+    send.
+    """
+    modules = sys.modules
+    datetime_module = modules.get("datetime")
+    if datetime_module is not None:
+        if isinstance(value, datetime_module.datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(datetime_module.timezone.utc)
+            return value.isoformat()
+        if isinstance(value, datetime_module.date | datetime_module.time):
+            return value.isoformat()
+    decimal_module = modules.get("decimal")
+    if decimal_module is not None and isinstance(value, decimal_module.Decimal):
         return float(value) if value.is_finite() else None
-    if isinstance(value, uuid.UUID):
+    uuid_module = modules.get("uuid")
+    if uuid_module is not None and isinstance(value, uuid_module.UUID):
         return str(value)
-    if isinstance(value, enum.Enum):
+    enum_module = modules.get("enum")
+    if enum_module is not None and isinstance(value, enum_module.Enum):
         return value.value
     if isinstance(value, set | frozenset):
         return _sorted_if_possible(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return _bytes_form(bytes(value))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    dataclasses_module = modules.get("dataclasses")
+    if (
+        dataclasses_module is not None
+        and dataclasses_module.is_dataclass(value)
+        and not isinstance(value, type)
+    ):
+        return {f.name: getattr(value, f.name) for f in dataclasses_module.fields(value)}
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, os.PathLike):
@@ -183,6 +208,8 @@ def _bytes_form(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        import base64  # only for binary bytes, which few events carry
+
         return "base64:" + base64.b64encode(data).decode("ascii")
 
 

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import time
 
-# Our own generator: an app that calls random.seed(42) for reproducible runs must not make
-# every process produce the same "unique" ids. Reseeded in each forked child (see reseed).
-_random = random.Random(os.urandom(32))
 _counter = itertools.count()
 
 _VARIANT_BITS = 0b10 << 62
@@ -32,8 +28,7 @@ _last_second: tuple[int, str] = (-1, "")
 
 def reseed() -> None:
     """In a forked child: parent and child must never make the same id."""
-    global _last_millisecond  # noqa: PLW0603 - the caches above, reset for the child
-    _random.seed(os.urandom(32))
+    global _last_millisecond  # noqa: PLW0603 - the cache above, reset for the child
     _last_millisecond = (-1, "", "")
 
 
@@ -49,7 +44,10 @@ def uuid7(now_ns: int) -> str:
     cached, head, tail = _last_millisecond
     if millisecond != cached:
         stamp = f"{millisecond:012x}"
-        rand_b = f"{_VARIANT_BITS | _random.getrandbits(62):016x}"
+        # os.urandom, not random: an app that calls random.seed(42) must not make every
+        # process draw the same "unique" bits. One system call a millisecond at most.
+        random_bits = int.from_bytes(os.urandom(8), "big") >> 2
+        rand_b = f"{_VARIANT_BITS | random_bits:016x}"
         head = f"{stamp[:8]}-{stamp[8:]}-7"
         tail = f"-{rand_b[:4]}-{rand_b[4:]}"
         _last_millisecond = (millisecond, head, tail)

@@ -6,27 +6,25 @@ Clients are held weakly, so registering here never keeps a discarded client aliv
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import time
 import weakref
-from typing import Protocol
 
-from . import _ids
+from . import _ids, _log
 
 # The exit hook's whole budget, shared by every client still open: a process must not
 # hang at exit because the analytics server is unreachable.
 ATEXIT_TIMEOUT = 5.0
 
-logger = logging.getLogger("oakdata")
-logger.addHandler(logging.NullHandler())
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
 
+    class _Client(Protocol):
+        def _exit_flush(self, timeout: float) -> None: ...
 
-class _Client(Protocol):
-    def _exit_flush(self, timeout: float) -> None: ...
-
-    def _reset_after_fork(self) -> None: ...
+        def _reset_after_fork(self) -> None: ...
 
 
 _clients: weakref.WeakSet[_Client] = weakref.WeakSet()
@@ -62,20 +60,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-_debug_handler: logging.Handler | None = None
-
-
 def enable_debug_logging() -> None:
-    """debug=True: show the oakdata logger's records on stderr, unless the app routes them."""
-    global _debug_handler  # noqa: PLW0603 - one handler per process, however many clients
-    logger.setLevel(logging.DEBUG)
-    routed = any(not isinstance(h, logging.NullHandler) for h in logger.handlers)
-    if _debug_handler is None and not routed:
-        _debug_handler = logging.StreamHandler()
-        _debug_handler.setFormatter(
-            logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
-        )
-        logger.addHandler(_debug_handler)
+    _log.enable_debug()
 
 
 class TypeWarnings:
@@ -88,7 +74,7 @@ class TypeWarnings:
         if type_name in self._seen:
             return
         self._seen.add(type_name)
-        logger.warning(
+        _log.warning(
             "oakdata sent a value of type %s as its repr(): it has no JSON form", type_name
         )
 

@@ -6,19 +6,21 @@ without quoting the value (values may be personal data, and warnings end up in l
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid as uuid_module
 from collections.abc import Mapping
-from typing import Any
 
 from ._ids import new_ids
 from ._version import __version__
 
+TYPE_CHECKING = False  # typing and datetime cost import time; only type checkers need them
+if TYPE_CHECKING:
+    import datetime as dt
+    from typing import Any
+
+    Message = dict[str, Any]
+
 LIB_NAME = "oakdata-python"
 MAX_ID_LENGTH = 200
 MAX_GROUPS = 50
-
-Message = dict[str, Any]
 
 
 class InvalidInput(Exception):
@@ -133,6 +135,8 @@ def _groups(value: object) -> dict[str, str]:
 
 
 def _uuid(value: object) -> str:
+    import uuid as uuid_module  # only when the caller passes its own uuid
+
     if isinstance(value, uuid_module.UUID):
         return str(value)
     if isinstance(value, str):
@@ -144,6 +148,8 @@ def _uuid(value: object) -> str:
 
 
 def _timestamp(value: object) -> str:
+    import datetime as dt  # only when the caller passes its own timestamp
+
     if isinstance(value, str):
         value = _parse_iso(value)
     if not isinstance(value, dt.datetime):
@@ -159,6 +165,8 @@ def _timestamp(value: object) -> str:
 
 
 def _parse_iso(text: str) -> dt.datetime:
+    import datetime as dt
+
     candidate = text.strip()
     # Python 3.10's fromisoformat does not know the 'Z' suffix.
     if candidate[-1:] in ("Z", "z"):

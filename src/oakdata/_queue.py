@@ -10,11 +10,9 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
 
-T = TypeVar("T")
-
-TakeBatch = Callable[[deque[T]], list[T]]
+# Items are the bytes of encoded messages, but nothing here looks inside them.
+TakeBatch = Callable[[deque[bytes]], list[bytes]]
 
 
 class FlushWaiter:
@@ -25,25 +23,25 @@ class FlushWaiter:
         self.failed = False
 
 
-class Batch(Generic[T]):
+class Batch:
     """Items handed to the sender, with the sequence number of the first one."""
 
     __slots__ = ("first_sequence", "items")
 
-    def __init__(self, items: list[T], first_sequence: int) -> None:
+    def __init__(self, items: list[bytes], first_sequence: int) -> None:
         self.items = items
         self.first_sequence = first_sequence
 
 
-class QueueState(Generic[T]):
+class QueueState:
     def __init__(
-        self, *, take: TakeBatch[T], flush_at: int, flush_interval: float, max_items: int
+        self, *, take: TakeBatch, flush_at: int, flush_interval: float, max_items: int
     ) -> None:
         self._take = take
         self._flush_at = flush_at
         self._flush_interval = flush_interval
         self._max_items = max_items
-        self.items: deque[T] = deque()
+        self.items: deque[bytes] = deque()
         self.put_count = 0  # items ever put; an item's sequence number is its put_count
         self.taken_count = 0  # items handed to the sender
         self.resolved_count = 0  # items whose batch came back delivered or dropped
@@ -52,7 +50,7 @@ class QueueState(Generic[T]):
         self.stopping = False
         self.waiters: list[FlushWaiter] = []
 
-    def put(self, item: T) -> bool | None:
+    def put(self, item: bytes) -> bool | None:
         """Append unless full (None). True when the sender should be woken now."""
         if len(self.items) >= self._max_items:
             return None
@@ -87,7 +85,7 @@ class QueueState(Generic[T]):
         """Stopping, and nothing left to send."""
         return self.stopping and not self.items
 
-    def next_batch(self, now: float) -> tuple[Batch[T] | None, float | None]:
+    def next_batch(self, now: float) -> tuple[Batch | None, float | None]:
         """(a batch that is due, None) or (None, seconds to wait; None = until woken)."""
         if not self.items:
             return None, None
@@ -106,14 +104,14 @@ class QueueState(Generic[T]):
             return batch, None
         return None, (due_at - now if self._flush_interval > 0 else None)
 
-    def resolved(self, batch: Batch[T], failed: int) -> None:
+    def resolved(self, batch: Batch, failed: int) -> None:
         self.resolved_count += len(batch.items)
         if failed:
             for waiter in self.waiters:
                 if waiter.target >= batch.first_sequence:
                     waiter.failed = True
 
-    def requeue(self, batch: Batch[T]) -> None:
+    def requeue(self, batch: Batch) -> None:
         """Put back the batch last taken, unsent, at the front (its sender was cancelled)."""
         self.items.extendleft(reversed(batch.items))
         self.taken_count -= len(batch.items)

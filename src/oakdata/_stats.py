@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+
+from . import _log
 
 INVALID_INPUT = "invalid_input"
 TOO_LARGE = "too_large"
@@ -34,18 +34,47 @@ DROP_REASONS = (
 # After the first warning for a reason, further drops for it are reported at most this often.
 WARNING_SUMMARY_INTERVAL = 60.0
 
-logger = logging.getLogger("oakdata")
 
-
-@dataclass(frozen=True)
 class Stats:
-    """A consistent snapshot: captured == delivered + queued + dropped_total."""
+    """A consistent snapshot: captured == delivered + queued + dropped_total. Frozen."""
+
+    __slots__ = ("captured", "delivered", "dropped", "queued", "retried")
 
     captured: int
     delivered: int
     retried: int
     queued: int
     dropped: Mapping[str, int]
+
+    def __init__(
+        self,
+        captured: int,
+        delivered: int,
+        retried: int,
+        queued: int,
+        dropped: Mapping[str, int],
+    ) -> None:
+        for name, value in (
+            ("captured", captured),
+            ("delivered", delivered),
+            ("retried", retried),
+            ("queued", queued),
+            ("dropped", dropped),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise frozen_error(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Stats):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _fields(self) -> tuple[int, int, int, int, dict[str, int]]:
+        return (self.captured, self.delivered, self.retried, self.queued, dict(self.dropped))
 
     @property
     def dropped_total(self) -> int:
@@ -57,6 +86,13 @@ class Stats:
             f"Stats(captured={self.captured}, delivered={self.delivered}, "
             f"retried={self.retried}, queued={self.queued}, dropped={dropped})"
         )
+
+
+def frozen_error(instance: object) -> AttributeError:
+    """The error a frozen dataclass raises, without importing dataclasses at startup."""
+    import dataclasses
+
+    return dataclasses.FrozenInstanceError(f"{type(instance).__name__} is frozen")
 
 
 class Counters:
@@ -132,7 +168,7 @@ class Counters:
             earlier = self._unreported.pop(reason, 0)
         noun = "event" if count == 1 else "events"
         if earlier:
-            logger.warning(
+            _log.warning(
                 "oakdata dropped %d %s (%s): %s; %d more dropped for this reason since then",
                 count,
                 noun,
@@ -141,7 +177,7 @@ class Counters:
                 earlier,
             )
         else:
-            logger.warning("oakdata dropped %d %s (%s): %s", count, noun, reason, detail)
+            _log.warning("oakdata dropped %d %s (%s): %s", count, noun, reason, detail)
 
     def report_unreported(self) -> None:
         """At shutdown: say what the summarising swallowed, so nothing goes unmentioned."""
@@ -149,6 +185,6 @@ class Counters:
             pending = self._unreported
             self._unreported = {}
         for reason, count in sorted(pending.items()):
-            logger.warning(
+            _log.warning(
                 "oakdata dropped %d more events (%s) since the last report", count, reason
             )

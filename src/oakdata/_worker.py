@@ -7,22 +7,17 @@ The bookkeeping lives in _queue.QueueState, shared with the asyncio worker.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
 
+from . import _log
 from ._queue import QueueState, TakeBatch
-
-T = TypeVar("T")
-
-logger = logging.getLogger("oakdata")
 
 # send(batch, abort) -> how many items of the batch were not delivered. It must return
 # promptly once abort is set (its waits end; a request in flight ends by its own timeout).
-SendBatch = Callable[[list[T], threading.Event], int]
+SendBatch = Callable[[list[bytes], threading.Event], int]
 Discard = Callable[[int], None]
 
 
@@ -30,12 +25,12 @@ class WorkerUnavailable(Exception):
     """The thread could not be started (the interpreter is shutting down)."""
 
 
-class Worker(Generic[T]):
+class Worker:
     def __init__(
         self,
         *,
-        send: SendBatch[T],
-        take: TakeBatch[T],
+        send: SendBatch,
+        take: TakeBatch,
         discard: Discard,
         flush_at: int,
         flush_interval: float,
@@ -57,7 +52,7 @@ class Worker(Generic[T]):
         self._wake_worker = threading.Condition(lock)
         self._wake_waiters = threading.Condition(lock)
         take, flush_at, flush_interval, max_items = self._queue_options
-        self._state: QueueState[T] = QueueState(
+        self._state: QueueState = QueueState(
             take=take, flush_at=flush_at, flush_interval=flush_interval, max_items=max_items
         )
         self._abort = threading.Event()
@@ -66,7 +61,7 @@ class Worker(Generic[T]):
     def reset_after_fork(self) -> None:
         self._reset()
 
-    def put(self, item: T) -> bool:
+    def put(self, item: bytes) -> bool:
         """Queue an item without ever waiting for the sender; False if the queue is full."""
         with self._wake_worker:
             wake = self._state.put(item)
@@ -163,7 +158,7 @@ class Worker(Generic[T]):
             try:
                 failed = self._send(batch.items, self._abort)
             except Exception as exc:
-                logger.error("oakdata worker: unexpected %s while sending", type(exc).__name__)
+                _log.error("oakdata worker: unexpected %s while sending", type(exc).__name__)
                 failed = len(batch.items)
             with self._wake_worker:
                 state.resolved(batch, failed)

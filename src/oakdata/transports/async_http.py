@@ -12,7 +12,7 @@ import contextlib
 import ssl
 from urllib.parse import urlsplit
 
-from .base import NetworkError, Request, Response
+from .._wire import NetworkError, Request, Response
 from .http import MAX_RESPONSE_BYTES, HttpTransport, describe_error, proxy_for
 
 MAX_HEADER_LINES = 100

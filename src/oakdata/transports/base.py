@@ -1,42 +1,21 @@
 """The transport seam: a request goes in, an outcome comes out, and nothing is raised.
 
 A network failure is a value (NetworkError), translated from library exceptions at the
-transport's edge, so the delivery logic above never needs a try block around I/O.
+transport's edge, so the delivery logic above never needs a try block around I/O. Sync and
+async transports are two small protocols; neither extends the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from .._wire import NetworkError, Request, Response
 
-@dataclass(frozen=True)
-class Request:
-    url: str
-    # repr=False: the Authorization header carries the secret key.
-    headers: Mapping[str, str] = field(repr=False)
-    body: bytes = field(repr=False)
-    timeout: float = 10.0
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    # Names lower-cased, so lookups need not care how the server spelled them.
-    headers: Mapping[str, str]
-    body: bytes = b""
-
-
-@dataclass(frozen=True)
-class NetworkError:
-    """The request may or may not have reached the server; retrying is safe (uuid de-dup)."""
-
-    reason: str
+__all__ = ["AsyncTransport", "NetworkError", "Request", "Response", "Transport"]
 
 
 class Transport(Protocol):
-    """What the threaded client sends through. Implementations must never raise from send."""
+    """What OakClient sends through. send() must never raise."""
 
     def send(self, request: Request) -> Response | NetworkError: ...
 
@@ -48,7 +27,7 @@ class Transport(Protocol):
 
 
 class AsyncTransport(Protocol):
-    """What the asyncio client sends through; the same contract, awaited."""
+    """What AsyncOakClient sends through; the same contract, awaited."""
 
     async def send(self, request: Request) -> Response | NetworkError: ...
 

@@ -16,7 +16,7 @@ from urllib.request import (  # type: ignore[attr-defined]  # untyped in typeshe
     proxy_bypass_environment,
 )
 
-from .base import NetworkError, Request, Response
+from .._wire import NetworkError, Request, Response
 
 # Ingest answers are small; a larger body is not ours to read (and the connection is dropped).
 MAX_RESPONSE_BYTES = 64 * 1024

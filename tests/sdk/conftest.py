@@ -53,6 +53,12 @@ def client_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def client_class(client_kind: str) -> type[OakClient] | type[AsyncOakClient]:
+    """The SDK class itself, for tests about the object rather than its calls."""
+    return OakClient if client_kind == "thread" else AsyncOakClient
+
+
+@pytest.fixture
 def new_client(client_kind: str) -> Iterator[MakeClient]:
     """new_client(*args, **options) -> the client of this kind built from exactly these
     arguments (no defaults added); every one is shut down afterwards.

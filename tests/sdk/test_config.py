@@ -8,59 +8,58 @@ import json
 import pytest
 
 from httpbed import HttpBed, Reply
-from oakdata import OakClient
 
 from ._support import SECRET_KEY, WAIT_SECONDS
 
 PUBLIC_KEY = "oak_pub_Vis1bleButNotForServers_1234"
 
 
-def test_construction_without_a_key_raises_value_error():
+def test_construction_without_a_key_raises_value_error(new_client):
     with pytest.raises(ValueError, match=r"(?i)key"):
-        OakClient()
+        new_client()
 
 
-def test_construction_with_an_empty_key_raises_value_error():
+def test_construction_with_an_empty_key_raises_value_error(new_client):
     with pytest.raises(ValueError, match=r"(?i)key"):
-        OakClient("")
+        new_client("")
 
 
-def test_construction_with_a_public_key_raises_value_error_without_echoing_it():
+def test_construction_with_a_public_key_raises_value_error_without_echoing_it(new_client):
     with pytest.raises(ValueError, match=r"(?i)public") as excinfo:
-        OakClient(PUBLIC_KEY)
+        new_client(PUBLIC_KEY)
     assert PUBLIC_KEY not in str(excinfo.value)
     assert "Vis1bleButNotForServers" not in repr(excinfo.value)
 
 
 @pytest.mark.parametrize("flush_at", [0, -1])
-def test_flush_at_below_one_raises_value_error(bed: HttpBed, flush_at: int):
+def test_flush_at_below_one_raises_value_error(bed: HttpBed, flush_at: int, new_client):
     with pytest.raises(ValueError, match="flush_at"):
-        OakClient(SECRET_KEY, host=bed.url, flush_at=flush_at)
+        new_client(SECRET_KEY, host=bed.url, flush_at=flush_at)
 
 
 @pytest.mark.parametrize(
     "option", ["flush_interval", "request_timeout", "retry_initial_delay"]
 )
-def test_a_negative_duration_raises_value_error(bed: HttpBed, option: str):
+def test_a_negative_duration_raises_value_error(bed: HttpBed, option: str, new_client):
     with pytest.raises(ValueError, match=option):
-        OakClient(SECRET_KEY, host=bed.url, **{option: -1.0})
+        new_client(SECRET_KEY, host=bed.url, **{option: -1.0})
 
 
 @pytest.mark.parametrize(
     "host", ["ftp://example.com", "example.com", "", "http://", "localhost:8000"]
 )
-def test_a_host_that_is_not_an_http_url_raises_value_error(host: str):
+def test_a_host_that_is_not_an_http_url_raises_value_error(host: str, new_client):
     with pytest.raises(ValueError, match="host") as excinfo:
-        OakClient(SECRET_KEY, host=host)
+        new_client(SECRET_KEY, host=host)
     assert SECRET_KEY not in str(excinfo.value)
 
 
-def test_construction_errors_never_contain_the_secret_key():
+def test_construction_errors_never_contain_the_secret_key(new_client):
     for options in (
         {"flush_at": 0}, {"flush_interval": -1}, {"host": "nope"}, {"max_retries": -1}
     ):
         with pytest.raises(ValueError, match=r".") as excinfo:
-            OakClient(SECRET_KEY, **options)
+            new_client(SECRET_KEY, **options)
         assert SECRET_KEY not in str(excinfo.value)
         assert SECRET_KEY not in repr(excinfo.value)
 
@@ -72,39 +71,41 @@ def test_repr_of_a_client_does_not_contain_the_secret_key(bed: HttpBed, make_cli
     assert "T0pS3cretValue" not in repr(oak)
 
 
-def test_the_secret_key_falls_back_to_oak_secret_key(bed: HttpBed, monkeypatch):
+def test_the_secret_key_falls_back_to_oak_secret_key(bed: HttpBed, monkeypatch, new_client):
     monkeypatch.setenv("OAK_SECRET_KEY", SECRET_KEY)
-    with OakClient(host=bed.url, flush_interval=0) as oak:
+    with new_client(host=bed.url, flush_interval=0) as oak:
         oak.capture("u", "e")
     (request,) = bed.requests
     assert request.header("Authorization") == f"Bearer {SECRET_KEY}"
 
 
-def test_the_host_falls_back_to_oak_host(bed: HttpBed, monkeypatch):
+def test_the_host_falls_back_to_oak_host(bed: HttpBed, monkeypatch, new_client):
     monkeypatch.setenv("OAK_HOST", bed.url)
-    with OakClient(SECRET_KEY, flush_interval=0) as oak:
+    with new_client(SECRET_KEY, flush_interval=0) as oak:
         uuid = oak.capture("u", "e")
     assert bed.uuids() == [uuid]
 
 
-def test_explicit_arguments_win_over_the_environment(bed: HttpBed, refused_url, monkeypatch):
+def test_explicit_arguments_win_over_the_environment(
+    bed: HttpBed, refused_url, monkeypatch, new_client
+):
     monkeypatch.setenv("OAK_HOST", refused_url)
     monkeypatch.setenv("OAK_SECRET_KEY", "oak_sec_from_the_environment")
-    with OakClient(SECRET_KEY, host=bed.url, flush_interval=0) as oak:
+    with new_client(SECRET_KEY, host=bed.url, flush_interval=0) as oak:
         oak.capture("u", "e")
     (request,) = bed.requests
     assert request.header("Authorization") == f"Bearer {SECRET_KEY}"
 
 
-def test_a_public_key_in_the_environment_is_refused(monkeypatch):
+def test_a_public_key_in_the_environment_is_refused(monkeypatch, new_client):
     monkeypatch.setenv("OAK_SECRET_KEY", PUBLIC_KEY)
     with pytest.raises(ValueError, match=r"(?i)public") as excinfo:
-        OakClient()
+        new_client()
     assert PUBLIC_KEY not in str(excinfo.value)
 
 
-def test_a_trailing_slash_on_the_host_does_not_double_the_slash(bed: HttpBed):
-    with OakClient(SECRET_KEY, host=bed.url + "/", flush_interval=0) as oak:
+def test_a_trailing_slash_on_the_host_does_not_double_the_slash(bed: HttpBed, new_client):
+    with new_client(SECRET_KEY, host=bed.url + "/", flush_interval=0) as oak:
         oak.capture("u", "e")
     assert [r.path for r in bed.requests] == ["/api/oak/ingest"]
 
@@ -161,6 +162,6 @@ def test_debug_true_logs_queueing_and_flushing_at_debug_level(bed: HttpBed, make
 
 
 @pytest.mark.parametrize("option", ["flush_at", "max_queue_size"])
-def test_a_non_integer_count_raises_value_error(bed: HttpBed, option: str):
+def test_a_non_integer_count_raises_value_error(bed: HttpBed, option: str, new_client):
     with pytest.raises(ValueError, match=option):
-        OakClient(SECRET_KEY, host=bed.url, **{option: "20"})
+        new_client(SECRET_KEY, host=bed.url, **{option: "20"})

@@ -63,8 +63,8 @@ def test_the_exit_flush_does_not_resend_what_shutdown_delivered(bed: HttpBed):
     assert sorted(bed.uuids()) == sorted(uuids)
 
 
-def test_a_discarded_client_that_never_captured_is_not_kept_alive(bed: HttpBed):
-    oak = OakClient(SECRET_KEY, host=bed.url, flush_interval=0)
+def test_a_discarded_client_that_never_captured_is_not_kept_alive(bed: HttpBed, client_class):
+    oak = client_class(SECRET_KEY, host=bed.url, flush_interval=0)
     ref = weakref.ref(oak)
     del oak
     gc.collect()
@@ -72,6 +72,7 @@ def test_a_discarded_client_that_never_captured_is_not_kept_alive(bed: HttpBed):
 
 
 def test_a_discarded_client_with_a_running_worker_is_not_kept_alive(bed: HttpBed):
+    # OakClient's thread; AsyncOakClient's task and its exit flush: test_async_client.py.
     oak = OakClient(SECRET_KEY, host=bed.url, flush_at=1, flush_interval=0.05)
     oak.capture("u", "e")
     bed.wait_for_messages(1)  # the worker thread is running

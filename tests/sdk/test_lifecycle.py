@@ -80,6 +80,7 @@ def test_shutdown_is_idempotent(bed: HttpBed, make_client):
 
 
 def test_shutdown_stops_the_worker_thread(bed: HttpBed):
+    # OakClient's own thread; for AsyncOakClient's task see test_async_client.py.
     before = set(threading.enumerate())
     oak = OakClient(SECRET_KEY, host=bed.url, flush_interval=0.05)
     oak.capture("u", "e")
@@ -102,20 +103,20 @@ def test_calls_after_shutdown_return_none_and_count_after_shutdown(bed: HttpBed,
     assert bed.requests == []
 
 
-def test_the_context_manager_shuts_down_on_exit(bed: HttpBed):
-    with OakClient(SECRET_KEY, host=bed.url, flush_interval=0) as oak:
+def test_the_context_manager_shuts_down_on_exit(bed: HttpBed, new_client):
+    with new_client(SECRET_KEY, host=bed.url, flush_interval=0) as oak:
         uuid = oak.capture("u", "e")
     assert bed.uuids() == [uuid]
     assert oak.capture("u", "after") is None
     assert oak.stats().dropped["after_shutdown"] == 1
 
 
-def test_the_context_manager_shuts_down_when_the_body_raises(bed: HttpBed):
+def test_the_context_manager_shuts_down_when_the_body_raises(bed: HttpBed, new_client):
     class Boom(Exception):
         pass
 
     try:
-        with OakClient(SECRET_KEY, host=bed.url, flush_interval=0) as oak:
+        with new_client(SECRET_KEY, host=bed.url, flush_interval=0) as oak:
             uuid = oak.capture("u", "e")
             raise Boom
     except Boom:
@@ -131,9 +132,11 @@ def test_flush_at_one_with_no_timer_sends_each_event_at_once(bed: HttpBed, make_
     assert [m["uuid"] for m in bed.wait_for_messages(2)] == [first, second]
 
 
-def test_flush_at_one_with_no_timer_shutdown_returns_true_once_delivered(bed: HttpBed):
+def test_flush_at_one_with_no_timer_shutdown_returns_true_once_delivered(
+    bed: HttpBed, new_client
+):
     # The seed's serverless recipe: capture, then shutdown() before the function returns.
-    oak = OakClient(SECRET_KEY, host=bed.url, flush_at=1, flush_interval=0)
+    oak = new_client(SECRET_KEY, host=bed.url, flush_at=1, flush_interval=0)
     uuid = oak.capture("u", "plan_upgraded", {"plan": "pro"})
     assert oak.shutdown() is True
     assert [m["uuid"] for m in bed.delivered_messages] == [uuid]
@@ -154,9 +157,9 @@ def test_the_flush_interval_timer_delivers_without_flush(bed: HttpBed, make_clie
     assert [m["uuid"] for m in bed.wait_for_messages(1)] == [uuid]
 
 
-def test_a_disabled_client_starts_no_thread_and_sends_nothing(bed: HttpBed):
+def test_a_disabled_client_starts_no_thread_and_sends_nothing(bed: HttpBed, new_client):
     before = set(threading.enumerate())
-    oak = OakClient(host=bed.url, disabled=True, flush_at=1)
+    oak = new_client(host=bed.url, disabled=True, flush_at=1)
     assert oak.capture("u", "e") is None
     assert oak.identify("u", {"a": 1}) is None
     assert oak.alias("u", "v") is None
@@ -170,8 +173,8 @@ def test_a_disabled_client_starts_no_thread_and_sends_nothing(bed: HttpBed):
     assert_consistent(stats)
 
 
-def test_a_disabled_client_needs_no_key(bed: HttpBed):
-    assert OakClient(disabled=True).capture("u", "e") is None
+def test_a_disabled_client_needs_no_key(bed: HttpBed, new_client):
+    assert new_client(disabled=True).capture("u", "e") is None
 
 
 def test_a_full_queue_drops_new_events_as_queue_full_without_blocking(

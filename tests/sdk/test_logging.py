@@ -11,7 +11,7 @@ import pytest
 
 from httpbed import CloseWithoutReply, HttpBed, PartialReply, Reply, ResetConnection
 
-from ._support import SECRET_KEY, WAIT_SECONDS
+from ._support import SECRET_KEY, WAIT_SECONDS, sdk_client
 
 PROPERTY_MARKER = "PropValue-Should-Never-Be-Logged-7731"
 KEY_BODY = SECRET_KEY.removeprefix("oak_sec_")
@@ -78,21 +78,25 @@ def test_debug_output_on_stderr_never_contains_the_secret_key_or_property_values
     assert PROPERTY_MARKER not in out + err
 
 
-def test_the_oakdata_logger_has_only_a_null_handler_by_default():
+def test_the_oakdata_logger_has_only_a_null_handler_by_default(client_class):
     script = textwrap.dedent(
         """
-        import logging
-        from oakdata import OakClient
-        oak = OakClient("oak_sec_abc", host="http://127.0.0.1:9", flush_interval=0)
+        import asyncio, inspect, logging, sys
+        import oakdata
+        oak = getattr(oakdata, sys.argv[1])("oak_sec_abc", host="http://127.0.0.1:9",
+                                            flush_interval=0)
         oak.capture("", "invalid")  # a drop warning, with no handler to print it
         logger = logging.getLogger("oakdata")
         print([type(h).__name__ for h in logger.handlers])
         print(len(logging.getLogger().handlers))
-        oak.shutdown(timeout=0.1)
+        done = oak.shutdown(timeout=0.1)
+        if inspect.isawaitable(done):
+            asyncio.run(done)
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script, client_class.__name__],
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
     handlers, root_handlers = done.stdout.splitlines()
@@ -127,4 +131,5 @@ def test_repr_of_the_client_and_its_stats_never_show_the_secret_key(make_client)
     oak.capture("u", "e")
     assert KEY_BODY not in repr(oak)
     assert KEY_BODY not in repr(oak.stats())
-    assert KEY_BODY not in repr(vars(oak)) if hasattr(oak, "__dict__") else True
+    client = sdk_client(oak)
+    assert KEY_BODY not in repr(vars(client)) if hasattr(client, "__dict__") else True

@@ -10,9 +10,8 @@ import pytest
 
 import oakdata
 from httpbed import HttpBed
-from oakdata import OakClient
 
-from ._support import SECRET_KEY, WAIT_SECONDS, dropped_only
+from ._support import SECRET_KEY, WAIT_SECONDS, Client, dropped_only
 
 RFC3339_UTC_MICROS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -22,7 +21,7 @@ def _parse_z(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
 
 
-def _sent(bed: HttpBed, oak: OakClient) -> list[dict]:
+def _sent(bed: HttpBed, oak: Client) -> list[dict]:
     assert oak.flush(timeout=WAIT_SECONDS) is True
     return bed.messages
 

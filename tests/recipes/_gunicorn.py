@@ -12,7 +12,7 @@ import httpx
 
 from httpbed import HttpBed
 
-from .conftest import Child, child_env, free_port, wait_for_port
+from .conftest import Child, child_env, wait_for_port
 
 WORKERS = 2
 MIN_REQUESTS = 40
@@ -29,13 +29,13 @@ def serve_requests_then_sigterm(
 ) -> tuple[list[str], Child]:
     """Start gunicorn --preload, send requests until every worker has answered (and at
     least MIN_REQUESTS), stop it with SIGTERM; return the uuids the app said it captured."""
-    port = free_port()
     server = spawn(
         [sys.executable, "-m", "gunicorn", "--preload", "--workers", str(WORKERS),
-         "--bind", f"127.0.0.1:{port}", "--config", str(config), "--graceful-timeout", "20",
+         "--bind", "127.0.0.1:0", "--config", str(config), "--graceful-timeout", "20",
          app],
         child_env(bed, **env),
     )
+    port = server.listening_port("Listening at:", "gunicorn listening")
     server.wait_for(
         lambda: len(server.lines_matching("Booting worker")) >= WORKERS, "workers booted"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -49,13 +50,6 @@ def assert_received_exactly(bed: HttpBed, captured: Iterable[str | None]) -> Non
     assert not unexpected, f"{len(unexpected)} event(s) arrived that were never captured"
     failed = [r.status for r in bed.requests if not r.delivered]
     assert not failed, f"requests not answered 2xx: {failed}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for_port(port: int, timeout: float = WAIT_SECONDS) -> None:
@@ -139,6 +133,24 @@ class Child:
                 "--- stdout\n" + "\n".join(self.stdout[-60:])
                 + "\n--- stderr\n" + "\n".join(self.stderr[-60:])
             )
+
+    def listening_port(self, text: str, what: str) -> int:
+        """The port in the first line containing text and "http://127.0.0.1:<port>".
+
+        Servers bind port 0 and say which port they got: no window in which another process
+        could take a port chosen in advance."""
+        pattern = re.compile(re.escape(text) + r".*http://127\.0\.0\.1:(\d+)")
+
+        def found() -> re.Match[str] | None:
+            for line in self.lines_matching(text):
+                if match := pattern.search(line):
+                    return match
+            return None
+
+        self.wait_for(lambda: found() is not None, what)
+        match = found()
+        assert match is not None
+        return int(match.group(1))
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)

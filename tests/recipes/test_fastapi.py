@@ -11,18 +11,18 @@ import httpx
 
 from httpbed import HttpBed
 
-from .conftest import Child, assert_received_exactly, child_env, free_port, wait_for_port
+from .conftest import Child, assert_received_exactly, child_env, wait_for_port
 
 REQUESTS = 60
 
 
 def _start_uvicorn(bed: HttpBed, spawn: Callable[..., Child], **env: str) -> tuple[Child, int]:
-    port = free_port()
     server = spawn(
         [sys.executable, "-m", "uvicorn", "recipe_fastapi:app",
-         "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on"],
+         "--host", "127.0.0.1", "--port", "0", "--lifespan", "on"],
         child_env(bed, **env),
     )
+    port = server.listening_port("Uvicorn running on", "uvicorn listening")
     server.wait_for(
         lambda: bool(server.lines_matching("Application startup complete")), "uvicorn startup"
     )

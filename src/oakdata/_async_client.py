@@ -33,7 +33,9 @@ class AsyncOakClient(BaseClient):
         if transport is not None and not callable(getattr(transport, "send", None)):
             raise ValueError("transport must have an async send(request) method.")
         self._sender = _AsyncSender(self._config, self._counters, transport)  # type: ignore[arg-type]
+        spool = self._open_spool()
         self._worker = AsyncWorker(
+            spool=spool,
             send=self._sender.send_batch,
             take=take_batch,
             discard=self._sender.discard,
@@ -79,6 +81,7 @@ class AsyncOakClient(BaseClient):
         try:
             self._mark_closed()
             delivered = await self._worker.shutdown(_lifecycle.seconds_or_none(timeout))
+            self._worker.close_spool()
             self._counters.report_unreported()
             await self._sender.aclose()
             return delivered
@@ -131,6 +134,8 @@ class _AsyncSender:
         return await run_plan_async(self._deliverer.deliver(batch), self._get_transport(), abort)
 
     def discard(self, count: int) -> None:
+        if self._config.spool_path is not None:
+            return  # not lost: left in the spool for the next client, still "queued"
         cause = f"{count} events still waited when shutdown's timeout ran out"
         self._counters.dropped(_stats.SHUTDOWN_TIMEOUT, count, cause)
 

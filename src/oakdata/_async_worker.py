@@ -18,6 +18,10 @@ from collections.abc import Awaitable, Callable
 from . import _log
 from ._queue import Batch, FlushWaiter, QueueState, TakeBatch
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._spool import Spool
+
 AsyncSendBatch = Callable[[list[bytes], asyncio.Event], Awaitable[int]]
 Discard = Callable[[int], None]
 
@@ -32,10 +36,12 @@ class AsyncWorker:
         flush_at: int,
         flush_interval: float,
         max_items: int,
+        spool: Spool | None = None,
     ) -> None:
         self._send = send
         self._discard = discard
         self._queue_options = (take, flush_at, flush_interval, max_items)
+        self._spool = spool
         self._reset()
 
     def _reset(self) -> None:
@@ -44,7 +50,11 @@ class AsyncWorker:
         self._lock = threading.RLock()
         take, flush_at, flush_interval, max_items = self._queue_options
         self._state: QueueState = QueueState(
-            take=take, flush_at=flush_at, flush_interval=flush_interval, max_items=max_items
+            take=take,
+            flush_at=flush_at,
+            flush_interval=flush_interval,
+            max_items=max_items,
+            spool=self._spool,
         )
         self._forget_loop()
 
@@ -59,16 +69,25 @@ class AsyncWorker:
         self._in_flight: Batch | None = None
 
     def reset_after_fork(self) -> None:
+        if self._spool is not None:
+            self._spool = self._spool.for_child()
         self._reset()
+
+    def close_spool(self) -> None:
+        with self._lock:
+            if self._spool is not None:
+                self._spool.close()
 
     def put(self, item: bytes) -> bool:
         """Queue an item from any thread, never waiting; False if the queue is full."""
-        if self._pid != os.getpid():
-            self._reset()
         with self._lock:
             wake = self._state.put(item)
         if wake is None:
             return False
+        if wake and self._pid != os.getpid():
+            # A fork that bypassed the os.register_at_fork hooks; see Worker._check_pid.
+            self.reset_after_fork()
+            return True
         self._nudge(wake)
         return True
 
@@ -118,7 +137,7 @@ class AsyncWorker:
 
     def has_waiting(self) -> bool:
         with self._lock:
-            return bool(self._state.items)
+            return bool(self._state.waiting())
 
     def forget_loop(self) -> None:
         """Before the exit flush runs its own loop: the app's loop is gone."""
@@ -200,7 +219,7 @@ class AsyncWorker:
                     failed = len(batch.items)
                 with self._lock:
                     self._in_flight = None
-                    self._state.resolved(batch, failed)
+                    self._state.resolved(batch, failed, abandoned=abort.is_set())
                 self._signal_progress()
         except asyncio.CancelledError:
             # The loop is ending (asyncio.run cancels leftover tasks): keep the batch in
@@ -223,7 +242,7 @@ class AsyncWorker:
             batch, self._in_flight = self._in_flight, None
             if batch is None:
                 return
-            self._state.resolved(batch, len(batch.items))
+            self._state.resolved(batch, len(batch.items), abandoned=True)
         self._discard(len(batch.items))
 
 

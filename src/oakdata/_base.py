@@ -5,6 +5,7 @@ A subclass supplies only how a message joins its queue (``_put``) and how it wai
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RETRY_INITIAL_DELAY,
+    DEFAULT_SPOOL_MAX_BYTES,
     Config,
     make_config,
 )
@@ -28,6 +30,7 @@ TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._spool import Spool
     from .transports.base import AsyncTransport, Transport
 
 
@@ -51,6 +54,8 @@ class BaseClient:
         ingest_path: str = DEFAULT_INGEST_PATH,
         max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
         gzip: bool = True,
+        spool_path: str | os.PathLike[str] | None = None,
+        spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
         transport: Transport | AsyncTransport | None = None,
     ) -> None:
         self._config: Config = make_config(
@@ -66,6 +71,8 @@ class BaseClient:
             disabled=disabled,
             debug=debug,
             gzip=gzip,
+            spool_path=spool_path,
+            spool_max_bytes=spool_max_bytes,
         )
         if debug:
             _lifecycle.enable_debug_logging()
@@ -119,6 +126,19 @@ class BaseClient:
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
         """Set up the queue and its sender (lazily: no thread or task starts here)."""
         raise NotImplementedError
+
+    def _open_spool(self) -> Spool | None:
+        """The spool, when configured; events an earlier process left there are counted."""
+        if self._config.spool_path is None or self._config.disabled:
+            return None
+        from ._spool import Spool, SpoolUnavailable  # only spooling clients pay for it
+
+        try:
+            spool = Spool(self._config.spool_path, self._config.spool_max_bytes)
+        except SpoolUnavailable as exc:
+            raise ValueError(str(exc)) from None
+        self._counters.recovered(spool.recovered)
+        return spool
 
     def _put(self, data: bytes) -> bool:
         """Join the queue; False if it is full. May raise QueueUnavailable."""

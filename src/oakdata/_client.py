@@ -33,7 +33,9 @@ class OakClient(BaseClient):
         if transport is not None and not callable(getattr(transport, "send", None)):
             raise ValueError("transport must have a send(request) method.")
         self._sender = _Sender(self._config, self._counters, transport)  # type: ignore[arg-type]
+        spool = self._open_spool()
         self._worker = Worker(
+            spool=spool,
             send=self._sender.send_batch,
             take=take_batch,
             discard=self._sender.discard,
@@ -42,6 +44,8 @@ class OakClient(BaseClient):
             max_items=self._config.max_queue_size,
         )
         self._counters.bind_accepted(self._worker.accepted_count)
+        if spool is not None and spool.recovered:
+            self._worker.start()  # what an earlier process left is sent without waiting
         if not self._config.disabled:
             # The finalizer holds the worker, never the client, so a client dropped without
             # shutdown() can still be collected; its thread then sends what waits and stops.
@@ -86,6 +90,7 @@ class OakClient(BaseClient):
         try:
             self._mark_closed()
             delivered = self._worker.shutdown(_lifecycle.seconds_or_none(timeout))
+            self._worker.close_spool()
             self._counters.report_unreported()
             if self._config.debug:
                 _log.debug("oakdata shut down (everything delivered: %s)", delivered)
@@ -142,6 +147,8 @@ class _Sender:
         return run_plan(self._deliverer.deliver(batch), self._get_transport(), abort)
 
     def discard(self, count: int) -> None:
+        if self._config.spool_path is not None:
+            return  # not lost: left in the spool for the next client, still "queued"
         cause = f"{count} events still waited when shutdown's timeout ran out"
         self._counters.dropped(_stats.SHUTDOWN_TIMEOUT, count, cause)
 

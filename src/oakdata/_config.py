@@ -16,6 +16,8 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_INITIAL_DELAY = 0.5
 DEFAULT_MAX_QUEUE_SIZE = 10_000
+DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+MIN_SPOOL_MAX_BYTES = 1024 * 1024
 
 SECRET_KEY_ENV = "OAK_SECRET_KEY"
 HOST_ENV = "OAK_HOST"
@@ -44,6 +46,8 @@ class Config:
         "request_timeout",
         "retry_initial_delay",
         "secret_key",
+        "spool_max_bytes",
+        "spool_path",
     )
 
     secret_key: str
@@ -58,6 +62,8 @@ class Config:
     disabled: bool
     debug: bool
     gzip: bool
+    spool_path: str | None
+    spool_max_bytes: int
 
     def __init__(
         self,
@@ -73,6 +79,8 @@ class Config:
         disabled: bool = False,
         debug: bool = False,
         gzip: bool = True,
+        spool_path: str | None = None,
+        spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -118,6 +126,8 @@ def make_config(
     disabled: object,
     debug: object,
     gzip: object,
+    spool_path: object = None,
+    spool_max_bytes: object = DEFAULT_SPOOL_MAX_BYTES,
 ) -> Config:
     """Check the constructor's arguments; a ValueError of one sentence names the first fault."""
     env = environment()
@@ -140,6 +150,8 @@ def make_config(
         disabled=disabled,
         debug=_flag("debug", debug),
         gzip=_flag("gzip", gzip),
+        spool_path=_spool_path(spool_path),
+        spool_max_bytes=_count("spool_max_bytes", spool_max_bytes, minimum=MIN_SPOOL_MAX_BYTES),
     )
 
 
@@ -215,6 +227,16 @@ def _seconds(name: str, value: object, *, zero_allowed: bool = True) -> float:
         bound = "zero or more" if zero_allowed else "more than zero"
         raise ValueError(f"{name} must be {bound} seconds, got {value!r}.")
     return float(value)
+
+
+def _spool_path(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"spool_path must be a directory path, got {value!r}.")
+    return os.path.abspath(value)
 
 
 def _flag(name: str, value: object) -> bool:

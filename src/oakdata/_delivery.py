@@ -174,7 +174,9 @@ class Deliverer:
             if isinstance(outcome, DropBatch):
                 self._log_error_once(outcome.cause)
                 return self._drop(_stats.CLIENT_ERROR, len(messages), outcome.cause)
-            if retries >= self._config.max_retries:
+            # With a spool, events outlive any outage the spool can hold: retry for as long
+            # as it takes, and let shutdown's timeout, not a retry count, end the attempts.
+            if self._config.spool_path is None and retries >= self._config.max_retries:
                 cause = f"still failing after {retries} retries ({outcome.cause})"
                 return self._drop(_stats.RETRIES_EXHAUSTED, len(messages), cause)
             retries += 1
@@ -191,6 +193,8 @@ class Deliverer:
             self._counters.retried()
             interrupted = yield Wait(delay)
             if interrupted:
+                if self._config.spool_path is not None:
+                    return len(messages)  # not lost: still in the spool, still "queued"
                 cause = "shutdown's timeout ran out while waiting to retry"
                 return self._drop(_stats.SHUTDOWN_TIMEOUT, len(messages), cause)
 

@@ -11,6 +11,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._spool import Spool
+
 # Items are the bytes of encoded messages, but nothing here looks inside them.
 TakeBatch = Callable[[deque[bytes]], list[bytes]]
 
@@ -34,37 +38,67 @@ class Batch:
 
 
 class QueueState:
+    """With a spool, the items in memory are the head of the spool: records beyond
+    max_items wait on disk ("unloaded") and are read in as the queue drains."""
+
     def __init__(
-        self, *, take: TakeBatch, flush_at: int, flush_interval: float, max_items: int
+        self,
+        *,
+        take: TakeBatch,
+        flush_at: int,
+        flush_interval: float,
+        max_items: int,
+        spool: Spool | None = None,
     ) -> None:
         self._take = take
         self._flush_at = flush_at
         self._flush_interval = flush_interval
         self._max_items = max_items
+        self._spool = spool
         self.items: deque[bytes] = deque()
-        self.put_count = 0  # items ever put; an item's sequence number is its put_count
+        # Items ever put; an item's sequence number is its put_count. Events recovered from
+        # the spool come first.
+        self.put_count = spool.recovered if spool is not None else 0
         self.taken_count = 0  # items handed to the sender
         self.resolved_count = 0  # items whose batch came back delivered or dropped
-        self.flush_target = 0  # send everything up to this sequence number now
+        self.flush_target = self.put_count  # send everything up to this sequence number now
         self.oldest_put_at = 0.0
         self.stopping = False
         self.waiters: list[FlushWaiter] = []
 
+    def waiting(self) -> int:
+        """Items not yet handed to the sender, in memory or on disk."""
+        return len(self.items) + (self._spool.unloaded if self._spool is not None else 0)
+
     def put(self, item: bytes) -> bool | None:
         """Append unless full (None). True when the sender should be woken now."""
-        if len(self.items) >= self._max_items:
+        spool = self._spool
+        in_memory = len(self.items) < self._max_items and (spool is None or not spool.unloaded)
+        if spool is not None:
+            if not spool.append(item, loaded=in_memory):
+                return None
+        elif not in_memory:
             return None
-        if not self.items:
-            # Read only here: most puts join a non-empty queue and need no clock.
-            self.oldest_put_at = time.monotonic()
-        self.items.append(item)
+        if in_memory:
+            if not self.items:
+                # Read only here: most puts join a non-empty queue and need no clock.
+                self.oldest_put_at = time.monotonic()
+            self.items.append(item)
         self.put_count += 1
-        return len(self.items) >= self._flush_at
+        return self.waiting() >= self._flush_at
 
-    def unput(self) -> None:
-        """Take back the item just put (its sender could not be started)."""
+    def unput(self) -> bool:
+        """Take back the item just put (its sender could not be started). Not with a spool:
+        the item is on disk already, where the next client will find it."""
+        if self._spool is not None:
+            return False
         self.items.pop()
         self.put_count -= 1
+        return True
+
+    @property
+    def spool(self) -> Spool | None:
+        return self._spool
 
     def pending(self) -> int:
         return self.put_count - self.resolved_count
@@ -83,17 +117,22 @@ class QueueState:
 
     def finished(self) -> bool:
         """Stopping, and nothing left to send."""
-        return self.stopping and not self.items
+        return self.stopping and not self.waiting()
 
     def next_batch(self, now: float) -> tuple[Batch | None, float | None]:
         """(a batch that is due, None) or (None, seconds to wait; None = until woken)."""
+        spool = self._spool
+        if spool is not None and spool.unloaded and len(self.items) < self._max_items:
+            if not self.items:
+                self.oldest_put_at = now
+            self.items.extend(spool.load(self._max_items - len(self.items)))
         if not self.items:
             return None, None
         due_at = self.oldest_put_at + self._flush_interval
         if (
             self.stopping
             or self.flush_target > self.taken_count
-            or len(self.items) >= self._flush_at
+            or self.waiting() >= self._flush_at
             or (self._flush_interval > 0 and now >= due_at)
         ):
             batch = Batch(self._take(self.items), self.taken_count + 1)
@@ -104,8 +143,11 @@ class QueueState:
             return batch, None
         return None, (due_at - now if self._flush_interval > 0 else None)
 
-    def resolved(self, batch: Batch, failed: int) -> None:
+    def resolved(self, batch: Batch, failed: int, *, abandoned: bool = False) -> None:
+        """A batch came back. abandoned: shutdown gave up on it, so a spool keeps it."""
         self.resolved_count += len(batch.items)
+        if self._spool is not None and not abandoned:
+            self._spool.acknowledge(len(batch.items))
         if failed:
             for waiter in self.waiters:
                 if waiter.target >= batch.first_sequence:
@@ -117,9 +159,13 @@ class QueueState:
         self.taken_count -= len(batch.items)
 
     def discard_waiting(self) -> int:
-        """Give up on everything not yet handed to the sender; how many that was."""
-        left = len(self.items)
+        """Give up on everything not yet handed to the sender; how many that was.
+
+        With a spool they stay on disk, unacknowledged, for the next client to send."""
+        left = self.waiting()
         self.items.clear()
+        if self._spool is not None:
+            self._spool.unloaded = 0
         self.taken_count += left
         self.resolved_count += left
         for waiter in self.waiters:

@@ -36,15 +36,19 @@ WARNING_SUMMARY_INTERVAL = 60.0
 
 
 class Stats:
-    """A consistent snapshot: captured == delivered + queued + dropped_total. Frozen."""
+    """A consistent snapshot, frozen: captured + recovered == delivered + queued + dropped_total.
 
-    __slots__ = ("captured", "delivered", "dropped", "queued", "retried")
+    recovered is zero without a spool.
+    """
+
+    __slots__ = ("captured", "delivered", "dropped", "queued", "recovered", "retried")
 
     captured: int
     delivered: int
     retried: int
     queued: int
     dropped: Mapping[str, int]
+    recovered: int  # events found in the spool at start, left by an earlier process
 
     def __init__(
         self,
@@ -53,6 +57,7 @@ class Stats:
         retried: int,
         queued: int,
         dropped: Mapping[str, int],
+        recovered: int = 0,
     ) -> None:
         for name, value in (
             ("captured", captured),
@@ -60,6 +65,7 @@ class Stats:
             ("retried", retried),
             ("queued", queued),
             ("dropped", dropped),
+            ("recovered", recovered),
         ):
             object.__setattr__(self, name, value)
 
@@ -73,8 +79,15 @@ class Stats:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def _fields(self) -> tuple[int, int, int, int, dict[str, int]]:
-        return (self.captured, self.delivered, self.retried, self.queued, dict(self.dropped))
+    def _fields(self) -> tuple[int, int, int, int, dict[str, int], int]:
+        return (
+            self.captured,
+            self.delivered,
+            self.retried,
+            self.queued,
+            dict(self.dropped),
+            self.recovered,
+        )
 
     @property
     def dropped_total(self) -> int:
@@ -84,7 +97,8 @@ class Stats:
         dropped = {reason: count for reason, count in self.dropped.items() if count}
         return (
             f"Stats(captured={self.captured}, delivered={self.delivered}, "
-            f"retried={self.retried}, queued={self.queued}, dropped={dropped})"
+            f"retried={self.retried}, queued={self.queued}, dropped={dropped}"
+            + (f", recovered={self.recovered})" if self.recovered else ")")
         )
 
 
@@ -107,6 +121,7 @@ class Counters:
         # Re-entrant: a signal handler may report while the main thread counts.
         self._lock = threading.RLock()
         self._accepted: Callable[[], int] = int  # until bind_accepted: nothing accepted
+        self._recovered = 0
         self._refused = 0  # captured but never queued
         self._delivered = 0
         self._dropped_from_queue = 0
@@ -119,6 +134,11 @@ class Counters:
         """Where to read how many events the queue has taken (the queue, never the client:
         the worker holds these counters, and must not keep a dropped client alive)."""
         self._accepted = accepted
+
+    def recovered(self, count: int) -> None:
+        """Events a spool handed over at start: queued, but not captured by this client."""
+        with self._lock:
+            self._recovered += count
 
     def captured_and_dropped(self, reason: str, detail: str) -> None:
         """An event refused before it joined the queue."""
@@ -148,11 +168,12 @@ class Counters:
             # had been accepted before, so "queued" never comes out negative.
             accepted = self._accepted()
             return Stats(
-                captured=accepted + self._refused,
+                captured=accepted - self._recovered + self._refused,
                 delivered=self._delivered,
                 retried=self._retried,
                 queued=accepted - self._delivered - self._dropped_from_queue,
                 dropped=MappingProxyType(dict(self._dropped)),
+                recovered=self._recovered,
             )
 
     def _warn(self, reason: str, count: int, detail: str) -> None:
@@ -185,6 +206,4 @@ class Counters:
             pending = self._unreported
             self._unreported = {}
         for reason, count in sorted(pending.items()):
-            _log.warning(
-                "oakdata dropped %d more events (%s) since the last report", count, reason
-            )
+            _log.warning("oakdata dropped %d more events (%s) since the last report", count, reason)

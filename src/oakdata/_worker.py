@@ -15,6 +15,10 @@ from collections.abc import Callable
 from . import _log
 from ._queue import QueueState, TakeBatch
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._spool import Spool
+
 # send(batch, abort) -> how many items of the batch were not delivered. It must return
 # promptly once abort is set (its waits end; a request in flight ends by its own timeout).
 SendBatch = Callable[[list[bytes], threading.Event], int]
@@ -35,12 +39,14 @@ class Worker:
         flush_at: int,
         flush_interval: float,
         max_items: int,
+        spool: Spool | None = None,
         name: str = "oakdata-worker",
     ) -> None:
         self._send = send
         self._discard = discard
         self._name = name
         self._queue_options = (take, flush_at, flush_interval, max_items)
+        self._spool = spool
         self._reset()
 
     def _reset(self) -> None:
@@ -53,13 +59,30 @@ class Worker:
         self._wake_waiters = threading.Condition(lock)
         take, flush_at, flush_interval, max_items = self._queue_options
         self._state: QueueState = QueueState(
-            take=take, flush_at=flush_at, flush_interval=flush_interval, max_items=max_items
+            take=take,
+            flush_at=flush_at,
+            flush_interval=flush_interval,
+            max_items=max_items,
+            spool=self._spool,
         )
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
 
     def reset_after_fork(self) -> None:
+        if self._spool is not None:
+            self._spool = self._spool.for_child()
         self._reset()
+
+    def start(self) -> None:
+        """Start sending now (events recovered from a spool wait for no capture)."""
+        with self._wake_worker:
+            if self._thread is None and self._state.waiting():
+                self._start_locked()
+
+    def close_spool(self) -> None:
+        with self._wake_worker:
+            if self._spool is not None:
+                self._spool.close()
 
     def put(self, item: bytes) -> bool:
         """Queue an item without ever waiting for the sender; False if the queue is full."""
@@ -80,7 +103,7 @@ class Worker:
         fork(), rare) left us a queue without a thread. Checked when a batch is due rather
         than on every put: getpid() is a system call."""
         if self._pid != os.getpid():
-            self._reset()
+            self.reset_after_fork()
 
     def flush(self, timeout: float | None) -> bool:
         """Send everything put so far; True if all of it was delivered within timeout."""
@@ -140,8 +163,9 @@ class Worker:
         try:
             thread.start()
         except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
-            self._state.unput()
-            raise WorkerUnavailable(str(exc)) from exc
+            if self._state.unput():
+                raise WorkerUnavailable(str(exc)) from exc
+            return  # spooled: the next client sends it
         self._thread = thread
 
     def _run(self) -> None:
@@ -161,5 +185,5 @@ class Worker:
                 _log.error("oakdata worker: unexpected %s while sending", type(exc).__name__)
                 failed = len(batch.items)
             with self._wake_worker:
-                state.resolved(batch, failed)
+                state.resolved(batch, failed, abandoned=self._abort.is_set())
                 self._wake_waiters.notify_all()

@@ -13,7 +13,7 @@ from ._batching import take_batch
 from ._config import Config
 from ._delivery import Deliverer, Plan, Send
 from ._stats import Counters
-from ._wire import NetworkError
+from ._wire import NetworkError, Request, Response
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,9 +30,16 @@ class AsyncOakClient(BaseClient):
     """
 
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
-        if transport is not None and not callable(getattr(transport, "send", None)):
-            raise ValueError("transport must have an async send(request) method.")
-        self._sender = _AsyncSender(self._config, self._counters, transport)  # type: ignore[arg-type]
+        if transport is None and not self._config.disabled:
+            # Made now, not on the first send: importing ssl and http.client (and loading
+            # CA certificates) takes tens of milliseconds that would stall the loop, and at
+            # interpreter exit no executor thread could do it instead.
+            from .transports.async_http import AsyncHttpTransport
+
+            transport = AsyncHttpTransport(prepare_tls=self._config.host.startswith("https"))
+        elif transport is not None:
+            transport = _as_async_transport(transport)
+        self._sender = _AsyncSender(self._config, self._counters, transport)
         spool = self._open_spool()
         self._worker = AsyncWorker(
             spool=spool,
@@ -48,6 +55,9 @@ class AsyncOakClient(BaseClient):
             _lifecycle.register(self)
 
     async def __aenter__(self) -> AsyncOakClient:
+        # Entering in a loop (a lifespan, say) ties the client to it, so that captures
+        # from the app's worker threads are sent from this loop too.
+        self._worker.start()
         return self
 
     async def __aexit__(
@@ -131,7 +141,9 @@ class _AsyncSender:
             self._transport.reset_after_fork()
 
     async def send_batch(self, batch: list[bytes], abort: asyncio.Event) -> int:
-        return await run_plan_async(self._deliverer.deliver(batch), self._get_transport(), abort)
+        if self._transport is None:  # a disabled client sends nothing
+            return len(batch)
+        return await run_plan_async(self._deliverer.deliver(batch), self._transport, abort)
 
     def discard(self, count: int) -> None:
         if self._config.spool_path is not None:
@@ -143,12 +155,35 @@ class _AsyncSender:
         if self._transport is not None:
             await self._transport.aclose()
 
-    def _get_transport(self) -> AsyncTransport:
-        if self._transport is None:
-            from .transports.async_http import AsyncHttpTransport  # see _Sender._get_transport
 
-            self._transport = AsyncHttpTransport()
-        return self._transport
+def _as_async_transport(transport: Transport | AsyncTransport) -> AsyncTransport:
+    """An async transport as given, or a sync one (oakdata.testing.MemoryTransport, say)
+    called directly on the loop: fine for transports that do not block."""
+    send = getattr(transport, "send", None)
+    if not callable(send):
+        raise ValueError("transport must have a send(request) method.")
+    import inspect  # only for apps that bring their own transport
+
+    if inspect.iscoroutinefunction(send):
+        return transport  # type: ignore[return-value]
+    return _SyncTransportOnLoop(transport)  # type: ignore[arg-type]
+
+
+class _SyncTransportOnLoop:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def __repr__(self) -> str:
+        return f"_SyncTransportOnLoop({self._transport!r})"
+
+    async def send(self, request: Request) -> Response | NetworkError:
+        return self._transport.send(request)
+
+    async def aclose(self) -> None:
+        self._transport.close()
+
+    def reset_after_fork(self) -> None:
+        self._transport.reset_after_fork()
 
 
 async def run_plan_async(plan: Plan, transport: AsyncTransport, abort: asyncio.Event) -> int:

@@ -49,6 +49,10 @@ class AsyncWorker:
         # Re-entrant for the same reason as the thread worker's: signal handlers.
         self._lock = threading.RLock()
         take, flush_at, flush_interval, max_items = self._queue_options
+        # The loop the client was made in or last ran in: events put from threads without a
+        # loop of their own are sent from it.
+        self._home: asyncio.AbstractEventLoop | None = _running_loop()
+        self._warned_no_loop = False
         self._state: QueueState = QueueState(
             take=take,
             flush_at=flush_at,
@@ -148,9 +152,10 @@ class AsyncWorker:
         loop = _running_loop()
         task = self._task
         if task is None or task.done() or (loop is not None and self._loop_is_dead()):
-            if loop is None:
-                return  # no loop here: the next put or flush inside a loop starts the task
-            self._start_task(loop)
+            if loop is not None:
+                self._start_task(loop)
+            else:
+                self._start_from_another_thread()
             return
         if not due or self._wake is None or self._loop is None:
             return
@@ -161,11 +166,44 @@ class AsyncWorker:
             with contextlib.suppress(RuntimeError):  # that loop closed meanwhile
                 self._loop.call_soon_threadsafe(self._wake.set)
 
+    def _start_from_another_thread(self) -> None:
+        # A sync route of an asyncio app (FastAPI runs `def` routes in a thread pool): no
+        # loop runs here, but the app's loop, the one the client last saw, does.
+        home = self._home
+        if home is not None and home.is_running() and not home.is_closed():
+            with contextlib.suppress(RuntimeError):  # it closed meanwhile
+                home.call_soon_threadsafe(self._start_in_home_loop)
+                return
+        if not self._warned_no_loop:
+            self._warned_no_loop = True
+            _log.warning(
+                "oakdata AsyncOakClient got events outside any event loop and knows no "
+                "running loop to send them from; they wait for the next flush() or capture "
+                "inside a loop. Create the client inside the loop (or enter it with "
+                "`async with`), or use OakClient in sync code."
+            )
+
+    def _start_in_home_loop(self) -> None:
+        loop = _running_loop()
+        if loop is not None and (self._task is None or self._task.done() or self._loop_is_dead()):
+            self._start_task(loop)
+        elif self._wake is not None:
+            self._wake.set()
+
+    def start(self) -> None:
+        """Start the task in the running loop now, if there is one (async with, lifespans)."""
+        loop = _running_loop()
+        if loop is not None:
+            self._home = loop
+            if self._task is None or self._task.done() or self._loop_is_dead():
+                self._start_task(loop)
+
     def _loop_is_dead(self) -> bool:
         return self._loop is None or self._loop.is_closed() or not self._loop.is_running()
 
     def _start_task(self, loop: asyncio.AbstractEventLoop) -> None:
         self._forget_loop()
+        self._home = loop
         self._loop = loop
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()

@@ -21,36 +21,43 @@ Lambda timeout.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
-import logging
+import sys
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar, cast
 
-from ._async_client import AsyncOakClient
+from . import _log
 from ._client import OakClient
+
+TYPE_CHECKING = False  # typing, like asyncio, is for type checkers only here: cold starts
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    from ._async_client import AsyncOakClient
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["DEFAULT_MARGIN", "DEFAULT_TIMEOUT", "flush_on_return", "flushing"]
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MARGIN = 0.5
 
-F = TypeVar("F", bound=Callable[..., Any])
-Client = OakClient | AsyncOakClient
-
-logger = logging.getLogger("oakdata")
+# A code object's flag for `async def` (inspect.CO_COROUTINE), read directly: importing
+# inspect, like asyncio, would cost a sync handler's cold start tens of milliseconds.
+CO_COROUTINE = 0x80
 
 
 def flush_on_return(
-    client: Client, *, timeout: float = DEFAULT_TIMEOUT, margin: float = DEFAULT_MARGIN
+    client: OakClient | AsyncOakClient,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    margin: float = DEFAULT_MARGIN,
 ) -> Callable[[F], F]:
     """Decorate a handler so that every return (or raise) first flushes client."""
     _check(client, timeout, margin)
 
     def decorate(handler: F) -> F:
-        if inspect.iscoroutinefunction(handler):
+        if _is_coroutine_function(handler):
 
             @functools.wraps(handler)
             async def async_handler(*args: Any, **kwargs: Any) -> Any:
@@ -59,7 +66,7 @@ def flush_on_return(
                 finally:
                     await _flush_async(client, _budget(timeout, margin, args, kwargs))
 
-            return cast("F", async_handler)
+            return async_handler  # type: ignore[return-value]  # same signature, wrapped
 
         @functools.wraps(handler)
         def sync_handler(*args: Any, **kwargs: Any) -> Any:
@@ -68,7 +75,7 @@ def flush_on_return(
             finally:
                 _flush_sync(client, _budget(timeout, margin, args, kwargs))
 
-        return cast("F", sync_handler)
+        return sync_handler  # type: ignore[return-value]
 
     return decorate
 
@@ -81,7 +88,7 @@ class flushing:  # lower-case: it is used like a function, `with flushing(oak):`
 
     def __init__(
         self,
-        client: Client,
+        client: OakClient | AsyncOakClient,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         margin: float = DEFAULT_MARGIN,
@@ -120,8 +127,25 @@ class flushing:  # lower-case: it is used like a function, `with flushing(oak):`
         return _budget(self._timeout, self._margin, (self._context,), {})
 
 
+def _is_async_client(client: object) -> bool:
+    # If the module was never imported, no AsyncOakClient exists (see oakdata.__getattr__).
+    module = sys.modules.get("oakdata._async_client")
+    return module is not None and isinstance(client, module.AsyncOakClient)
+
+
+def _is_coroutine_function(function: Callable[..., Any]) -> bool:
+    while isinstance(function, functools.partial):
+        function = function.func
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        return bool(code.co_flags & CO_COROUTINE)
+    import inspect  # a callable object: let inspect decide
+
+    return inspect.iscoroutinefunction(function)
+
+
 def _check(client: object, timeout: object, margin: object) -> None:
-    if not isinstance(client, OakClient | AsyncOakClient):
+    if not isinstance(client, OakClient) and not _is_async_client(client):
         raise ValueError("client must be an OakClient or an AsyncOakClient.")
     for name, value in (("timeout", timeout), ("margin", margin)):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -142,20 +166,24 @@ def _budget(timeout: float, margin: float, args: tuple[Any, ...], kwargs: dict[s
     return max(0.0, budget)
 
 
-def _flush_sync(client: Client, budget: float) -> bool:
+def _flush_sync(client: OakClient | AsyncOakClient, budget: float) -> bool:
     if isinstance(client, OakClient):
         return client.flush(budget)
+    import asyncio
+
     # An AsyncOakClient from sync code: only possible when no loop runs in this thread.
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(client.flush(budget))
-    logger.error("oakdata: cannot flush an AsyncOakClient from sync code inside a running loop")
+    _log.error("oakdata: cannot flush an AsyncOakClient from sync code inside a running loop")
     return False
 
 
-async def _flush_async(client: Client, budget: float) -> bool:
-    if isinstance(client, AsyncOakClient):
+async def _flush_async(client: OakClient | AsyncOakClient, budget: float) -> bool:
+    if not isinstance(client, OakClient):
         return await client.flush(budget)
+    import asyncio
+
     # The threaded client's flush blocks; keep the loop free while it waits.
     return await asyncio.to_thread(client.flush, budget)

@@ -23,7 +23,12 @@ class _ProtocolError(Exception):
 
 
 class AsyncHttpTransport:
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, ssl_context: ssl.SSLContext | None = None, prepare_tls: bool = False
+    ) -> None:
+        # prepare_tls: load the CA certificates now (milliseconds), not on the loop later.
+        if ssl_context is None and prepare_tls:
+            ssl_context = ssl.create_default_context()
         self._ssl_context = ssl_context
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -123,7 +128,9 @@ class AsyncHttpTransport:
         scheme, host, port = origin
         context = None
         if scheme == "https":
-            context = self._ssl_context or ssl.create_default_context()
+            if self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context()
+            context = self._ssl_context
         reader, writer = await asyncio.open_connection(host, port, ssl=context)
         self._reader, self._writer, self._origin, self._loop = reader, writer, origin, loop
         return reader, writer

@@ -181,7 +181,7 @@ def _host(value: object) -> str:
         raise ValueError("host must be a string such as 'https://oakdata.co'.")
     host = value.strip().rstrip("/")
     if not _is_http_url(host):
-        raise ValueError(f"host must be an http:// or https:// URL, got {value!r}.")
+        raise ValueError(f"host must be an http:// or https:// URL, got {_shown(value)}.")
     return host
 
 
@@ -210,22 +210,22 @@ def _is_http_url(url: str) -> bool:
 
 def _ingest_path(value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in "?# "):
-        raise ValueError(f"ingest_path must be a path starting with '/', got {value!r}.")
+        raise ValueError(f"ingest_path must be a path starting with '/', got {_shown(value)}.")
     return value
 
 
 def _count(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}.")
+        raise ValueError(f"{name} must be an integer of at least {minimum}, got {_shown(value)}.")
     return value
 
 
 def _seconds(name: str, value: object, *, zero_allowed: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}.")
+        raise ValueError(f"{name} must be a number of seconds, got {_shown(value)}.")
     if value < 0 or (value == 0 and not zero_allowed):
         bound = "zero or more" if zero_allowed else "more than zero"
-        raise ValueError(f"{name} must be {bound} seconds, got {value!r}.")
+        raise ValueError(f"{name} must be {bound} seconds, got {_shown(value)}.")
     return float(value)
 
 
@@ -235,11 +235,26 @@ def _spool_path(value: object) -> str | None:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"spool_path must be a directory path, got {value!r}.")
+        raise ValueError(f"spool_path must be a directory path, got {_shown(value)}.")
     return os.path.abspath(value)
+
+
+def _shown(value: object) -> str:
+    """The rejected value for an error message, unless it could be a secret.
+
+    Arguments get swapped (the key passed as host) and keys get pasted into the wrong
+    option; an exception message ends up in logs and error trackers, so a value that
+    looks like a key, or a URL's credentials, is never repeated.
+    """
+    text = repr(value)
+    if SECRET_KEY_PREFIX in text or PUBLIC_KEY_PREFIX in text:
+        return "a value that looks like a key (not shown)"
+    if "@" in text:
+        return "a value with credentials in it (not shown)"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
+        raise ValueError(f"{name} must be True or False, got {_shown(value)}.")
     return value

@@ -54,7 +54,9 @@ class Encoder:
                 data: bytes = self._orjson_dumps(
                     message, default=self._default, option=self._orjson_option
                 )
-                return data
+                # orjson's bytes keep the 4 KiB buffer they were written into; a queue of
+                # them would cost ten times their size. A copy is exact-sized.
+                return bytes(memoryview(data))
             except TypeError:  # orjson.JSONEncodeError is a TypeError
                 pass
         # UnicodeEncodeError (a ValueError) means a lone surrogate, which is not valid

@@ -301,7 +301,8 @@ class HttpBed:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            # shutdown() waits for the serve loop's next poll: keep it short, every test pays it.
+            kwargs={"poll_interval": 0.01},
             name=f"httpbed-{self.port}",
             daemon=True,
         )

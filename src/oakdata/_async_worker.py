@@ -123,6 +123,7 @@ class AsyncWorker:
         if not delivered:
             with self._lock:
                 left = self._state.discard_waiting()
+            self._signal_progress()  # other flushes waiting on what was given up return now
             if left:
                 self._discard(left)
             if self._abort is not None:

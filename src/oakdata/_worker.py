@@ -132,6 +132,8 @@ class Worker:
         if not delivered:
             with self._wake_worker:
                 left = self._state.discard_waiting()
+                # Other flushes waiting on what was just given up on return now.
+                self._wake_waiters.notify_all()
             if left:
                 self._discard(left)
             # Cut any back-off short; a request already in flight ends by its own timeout.

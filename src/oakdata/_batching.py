@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from itertools import islice
 
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -21,6 +22,15 @@ def take_batch(queue: deque[bytes]) -> list[bytes]:
 
     A message is never larger than MAX_MESSAGE_BYTES, so one always fits.
     """
+    count = min(len(queue), MAX_BATCH_MESSAGES)
+    # The common case, measured in C: the next count messages fit (a comma each).
+    if ENVELOPE_BYTES + count + sum(map(len, islice(queue, count))) <= MAX_REQUEST_BYTES:
+        if count == len(queue):
+            everything = list(queue)
+            queue.clear()
+            return everything
+        pop = queue.popleft
+        return [pop() for _ in range(count)]
     batch: list[bytes] = []
     size = ENVELOPE_BYTES
     while queue and len(batch) < MAX_BATCH_MESSAGES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import http.client
 import json
 import os
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_text(machine_info), flush=True)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {c.name: {} for c in columns}
     failures: list[str] = []
+    # oakdata is installed editable: a change to src/ during the run would mix versions.
+    fingerprints = {src_fingerprint()}
     with sink_process() as host:
         ceiling = sink_ceiling(host)
         print(ceiling_text(ceiling) + "\n", flush=True)
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 if scenario == "import":
                     continue
                 for column in columns:
+                    fingerprints.add(src_fingerprint())
                     result = run_workload(column, scenario, host, args)
                     label = f"[{repeat + 1}/{args.repeats}] {scenario:<10} {column.name:<18}"
                     if "error" in result:
@@ -99,10 +103,16 @@ def main(argv: list[str] | None = None) -> int:
             samples[column.name]["import"] = [{"ms": ms} for ms in times]
             progress(f"import     {column.name:<18} {[round(t, 1) for t in times]} ms")
 
+    fingerprints.add(src_fingerprint())
     table = report.medians(samples)
     notes = table_notes(args, ceiling)
     if not args.speedups_python:
         notes.append(f"No oakdata[speedups] column: {args.speedups_note or 'not requested'}.")
+    if len(fingerprints) > 1:
+        notes.append(
+            f"Warning: src/oakdata changed during the run ({len(fingerprints)} versions seen); "
+            "the figures mix them. Rerun on a tree nobody is editing."
+        )
     for column in columns:
         runs = [r for rs in samples[column.name].values() for r in rs]
         if column.name == report.OAK and any(r.get("orjson_installed") for r in runs):
@@ -118,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": table,
         "targets": {f.key: f.target for f in report.FIGURES},
         "failures": failures,
+        "src_versions_seen": len(fingerprints),
         "runs": samples,
         "elapsed_seconds": time.time() - started,
     }
@@ -357,6 +368,19 @@ def cumulative_import_ms(importtime_log: str, root: str) -> float:
         if top_level and (name == root or name.startswith(root + ".")):
             total_us += int(parts[1])
     return total_us / 1000.0
+
+
+def src_fingerprint() -> str:
+    """A hash of oakdata's sources and pyproject.toml, as the editable install sees them."""
+    digest = hashlib.sha256()
+    paths = [*sorted((REPO_DIR / "src" / "oakdata").rglob("*.py")), REPO_DIR / "pyproject.toml"]
+    for path in paths:
+        digest.update(str(path.relative_to(REPO_DIR)).encode())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:  # deleted between the listing and the read
+            digest.update(b"<gone>")
+    return digest.hexdigest()[:16]
 
 
 # -- the machine -------------------------------------------------------------------------

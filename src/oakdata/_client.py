@@ -20,6 +20,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .transports.base import AsyncTransport, Transport
 
+# Sender threads (and connections) at most, when the client owns its transport.
+MAX_SENDERS = 2
+
 
 class OakClient(BaseClient):
     """Captures events and sends them in batches from one background thread.
@@ -36,6 +39,10 @@ class OakClient(BaseClient):
         spool = self._open_spool()
         self._worker = Worker(
             spool=spool,
+            # Two connections when we own the transport (each sender thread gets its own);
+            # one for a transport the app brought, which may not be thread-safe.
+            senders=MAX_SENDERS if transport is None else 1,
+            on_thread_exit=self._sender.close_thread_transport,
             send=self._sender.send_batch,
             take=take_batch,
             discard=self._sender.discard,
@@ -129,13 +136,14 @@ class OakClient(BaseClient):
 
 
 class _Sender:
-    """Drives delivery plans with blocking I/O, on the worker thread."""
+    """Drives delivery plans with blocking I/O, on the worker's threads."""
 
     def __init__(self, config: Config, counters: Counters, transport: Transport | None) -> None:
         self._config = config
         self._counters = counters
         self._deliverer = Deliverer(config, counters)
         self._transport = transport
+        self._per_thread = threading.local()  # the default transport: one per sender thread
 
     def reset_after_fork(self, counters: Counters) -> None:
         self._counters = counters
@@ -152,14 +160,24 @@ class _Sender:
         cause = f"{count} events still waited when shutdown's timeout ran out"
         self._counters.dropped(_stats.SHUTDOWN_TIMEOUT, count, cause)
 
+    def close_thread_transport(self) -> None:
+        """A sender thread is ending: close its connection (the app's transport is the app's)."""
+        transport = getattr(self._per_thread, "transport", None)
+        if transport is not None:
+            self._per_thread.transport = None
+            transport.close()
+
     def _get_transport(self) -> Transport:
-        if self._transport is None:
+        if self._transport is not None:
+            return self._transport
+        transport: Transport | None = getattr(self._per_thread, "transport", None)
+        if transport is None:
             # Imported here, on the worker thread: http.client and ssl cost milliseconds
             # that `import oakdata` and the constructor should not pay.
             from .transports.http import HttpTransport
 
-            self._transport = HttpTransport()
-        return self._transport
+            transport = self._per_thread.transport = HttpTransport()
+        return transport
 
 
 def run_plan(plan: Plan, transport: Transport, abort: threading.Event) -> int:

@@ -65,6 +65,11 @@ class QueueState:
         self.oldest_put_at = 0.0
         self.stopping = False
         self.waiters: list[FlushWaiter] = []
+        # Batches handed out and not back yet (first sequence -> size). With several
+        # senders they come back out of order; resolved_count only counts the prefix of
+        # the queue that is entirely back, which is what flushes and the spool's acks need.
+        self.in_flight: dict[int, int] = {}
+        self._acks_stopped = False
 
     def waiting(self) -> int:
         """Items not yet handed to the sender, in memory or on disk."""
@@ -137,6 +142,7 @@ class QueueState:
         ):
             batch = Batch(self._take(self.items), self.taken_count + 1)
             self.taken_count += len(batch.items)
+            self.in_flight[batch.first_sequence] = len(batch.items)
             # What remains has waited at most as long; treat it as just arrived, which is
             # at worst one interval late and only under a backlog that flushes anyway.
             self.oldest_put_at = now
@@ -145,16 +151,25 @@ class QueueState:
 
     def resolved(self, batch: Batch, failed: int, *, abandoned: bool = False) -> None:
         """A batch came back. abandoned: shutdown gave up on it, so a spool keeps it."""
-        self.resolved_count += len(batch.items)
-        if self._spool is not None and not abandoned:
-            self._spool.acknowledge(len(batch.items))
+        del self.in_flight[batch.first_sequence]
+        if abandoned:
+            self._acks_stopped = True  # acks are a prefix: nothing after it is acked either
+        self._advance_resolved()
         if failed:
             for waiter in self.waiters:
                 if waiter.target >= batch.first_sequence:
                     waiter.failed = True
 
+    def _advance_resolved(self) -> None:
+        previous = self.resolved_count
+        self.resolved_count = min(self.in_flight) - 1 if self.in_flight else self.taken_count
+        if self._spool is not None and not self._acks_stopped:
+            self._spool.acknowledge(self.resolved_count - previous)
+
     def requeue(self, batch: Batch) -> None:
-        """Put back the batch last taken, unsent, at the front (its sender was cancelled)."""
+        """Put back the batch last taken, unsent, at the front (its only sender was
+        cancelled)."""
+        del self.in_flight[batch.first_sequence]
         self.items.extendleft(reversed(batch.items))
         self.taken_count -= len(batch.items)
 
@@ -166,8 +181,9 @@ class QueueState:
         self.items.clear()
         if self._spool is not None:
             self._spool.unloaded = 0
+            self._acks_stopped = True
         self.taken_count += left
-        self.resolved_count += left
+        self._advance_resolved()
         for waiter in self.waiters:
             if left and waiter.target > self.taken_count - left:
                 waiter.failed = True

@@ -40,12 +40,20 @@ class Worker:
         flush_interval: float,
         max_items: int,
         spool: Spool | None = None,
+        senders: int = 1,
+        on_thread_exit: Callable[[], None] | None = None,
         name: str = "oakdata-worker",
     ) -> None:
+        self._on_thread_exit = on_thread_exit
+        # senders > 1: when a backlog builds while a request is in flight, another thread
+        # sends the next batch at the same time; against a distant server throughput is
+        # bounded by round trips, not by CPU. Each thread must have a connection of its own.
+        self._max_senders = senders
         self._send = send
         self._discard = discard
         self._name = name
         self._queue_options = (take, flush_at, flush_interval, max_items)
+        self._flush_at = flush_at
         self._spool = spool
         self._reset()
 
@@ -66,7 +74,7 @@ class Worker:
             spool=self._spool,
         )
         self._abort = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def reset_after_fork(self) -> None:
         if self._spool is not None:
@@ -76,7 +84,7 @@ class Worker:
     def start(self) -> None:
         """Start sending now (events recovered from a spool wait for no capture)."""
         with self._wake_worker:
-            if self._thread is None and self._state.waiting():
+            if not self._threads and self._state.waiting():
                 self._start_locked()
 
     def close_spool(self) -> None:
@@ -90,9 +98,10 @@ class Worker:
             wake = self._state.put(item)
             if wake is None:
                 return False
-            if self._thread is None:
+            if not self._threads:
                 self._start_locked()
             elif wake:
+                self._add_sender_locked()
                 self._wake_worker.notify()
         if wake:
             self._check_pid()
@@ -107,7 +116,7 @@ class Worker:
 
     def flush(self, timeout: float | None) -> bool:
         """Send everything put so far; True if all of it was delivered within timeout."""
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() in self._threads:
             return False  # called from inside a send (a log handler, say): it would deadlock
         self._check_pid()
         with self._wake_worker:
@@ -127,7 +136,7 @@ class Worker:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._wake_worker:
             self._state.stopping = True
-            self._wake_worker.notify()
+            self._wake_worker.notify_all()  # every sender thread must see it
         delivered = self.flush(timeout)
         if not delivered:
             with self._wake_worker:
@@ -139,18 +148,18 @@ class Worker:
             # Cut any back-off short; a request already in flight ends by its own timeout.
             self._abort.set()
             with self._wake_worker:
-                self._wake_worker.notify()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            thread.join(remaining)
+                self._wake_worker.notify_all()
+        for thread in list(self._threads):
+            if thread is not threading.current_thread():
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                thread.join(remaining)
         return delivered
 
     def close_nowait(self) -> None:
         """Ask the thread to send what waits and stop, without waiting (for finalizers)."""
         with self._wake_worker:
             self._state.stopping = True
-            self._wake_worker.notify()
+            self._wake_worker.notify_all()  # every sender thread must see it
 
     def accepted_count(self) -> int:
         """Items ever put (since construction or the fork), read without the lock: one int."""
@@ -168,9 +177,31 @@ class Worker:
             if self._state.unput():
                 raise WorkerUnavailable(str(exc)) from exc
             return  # spooled: the next client sends it
-        self._thread = thread
+        self._threads.append(thread)
+
+    def _add_sender_locked(self) -> None:
+        """Another sender, when every one is busy with a request and a batch is due."""
+        state = self._state
+        if (
+            len(self._threads) < self._max_senders
+            and len(state.in_flight) >= len(self._threads)
+            and state.waiting() >= self._flush_at
+        ):
+            thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                return  # interpreter shutdown: one sender carries on
+            self._threads.append(thread)
 
     def _run(self) -> None:
+        try:
+            self._sending_loop()
+        finally:
+            if self._on_thread_exit is not None:
+                self._on_thread_exit()
+
+    def _sending_loop(self) -> None:
         state = self._state
         while True:
             with self._wake_worker:
@@ -179,6 +210,7 @@ class Worker:
                         return
                     batch, wait = state.next_batch(time.monotonic())
                     if batch is not None:
+                        self._add_sender_locked()
                         break
                     self._wake_worker.wait(wait)
             try:

@@ -29,6 +29,8 @@ def _sender(broker_dir: Path) -> Celery:
         broker_transport_options={
             "data_folder_in": str(broker_dir),
             "data_folder_out": str(broker_dir),
+            # Else kombu writes its exchange table to ./control in the working directory.
+            "control_folder": str(broker_dir / "control"),
         },
     )
     return app

@@ -65,10 +65,10 @@ class QueueState:
         self.oldest_put_at = 0.0
         self.stopping = False
         self.waiters: list[FlushWaiter] = []
-        # Batches handed out and not back yet (first sequence -> size). With several
+        # First sequence numbers of the batches handed out and not back yet. With several
         # senders they come back out of order; resolved_count only counts the prefix of
         # the queue that is entirely back, which is what flushes and the spool's acks need.
-        self.in_flight: dict[int, int] = {}
+        self.in_flight: set[int] = set()
         self._acks_stopped = False
 
     def waiting(self) -> int:
@@ -100,10 +100,6 @@ class QueueState:
         self.items.pop()
         self.put_count -= 1
         return True
-
-    @property
-    def spool(self) -> Spool | None:
-        return self._spool
 
     def pending(self) -> int:
         return self.put_count - self.resolved_count
@@ -142,7 +138,7 @@ class QueueState:
         ):
             batch = Batch(self._take(self.items), self.taken_count + 1)
             self.taken_count += len(batch.items)
-            self.in_flight[batch.first_sequence] = len(batch.items)
+            self.in_flight.add(batch.first_sequence)
             # What remains has waited at most as long; treat it as just arrived, which is
             # at worst one interval late and only under a backlog that flushes anyway.
             self.oldest_put_at = now
@@ -151,7 +147,7 @@ class QueueState:
 
     def resolved(self, batch: Batch, failed: int, *, abandoned: bool = False) -> None:
         """A batch came back. abandoned: shutdown gave up on it, so a spool keeps it."""
-        del self.in_flight[batch.first_sequence]
+        self.in_flight.remove(batch.first_sequence)
         if abandoned:
             self._acks_stopped = True  # acks are a prefix: nothing after it is acked either
         self._advance_resolved()
@@ -169,7 +165,7 @@ class QueueState:
     def requeue(self, batch: Batch) -> None:
         """Put back the batch last taken, unsent, at the front (its only sender was
         cancelled)."""
-        del self.in_flight[batch.first_sequence]
+        self.in_flight.remove(batch.first_sequence)
         self.items.extendleft(reversed(batch.items))
         self.taken_count -= len(batch.items)
 

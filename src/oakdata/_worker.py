@@ -75,6 +75,7 @@ class Worker:
         )
         self._abort = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._idle_senders = 0  # sender threads waiting for work
 
     def reset_after_fork(self) -> None:
         if self._spool is not None:
@@ -100,11 +101,19 @@ class Worker:
                 return False
             if not self._threads:
                 self._start_locked()
-            elif wake:
-                self._add_sender_locked()
+                return True
+            if not wake:
+                return True
+            # A batch is due. In a backlog every put finds it so while the senders are busy
+            # sending: then there is nobody to wake, and a notify (or the pid check's
+            # system call) per event would only slow the caller down.
+            if self._idle_senders:
                 self._wake_worker.notify()
-        if wake:
-            self._check_pid()
+            elif len(self._threads) < self._max_senders:
+                self._add_sender_locked()
+            else:
+                return True
+        self._check_pid()
         return True
 
     def _check_pid(self) -> None:
@@ -212,7 +221,11 @@ class Worker:
                     if batch is not None:
                         self._add_sender_locked()
                         break
-                    self._wake_worker.wait(wait)
+                    self._idle_senders += 1
+                    try:
+                        self._wake_worker.wait(wait)
+                    finally:
+                        self._idle_senders -= 1
             try:
                 failed = self._send(batch.items, self._abort)
             except Exception as exc:

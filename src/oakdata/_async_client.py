@@ -7,6 +7,7 @@ import contextlib
 from types import TracebackType
 
 from . import _lifecycle, _log, _stats
+from ._aio import within
 from ._async_worker import AsyncWorker
 from ._base import BaseClient
 from ._batching import take_batch
@@ -201,7 +202,7 @@ async def run_plan_async(plan: Plan, transport: AsyncTransport, abort: asyncio.E
                 action = plan.send(result)
             else:
                 try:
-                    await asyncio.wait_for(abort.wait(), action.seconds)
+                    await within(abort.wait(), action.seconds)
                     interrupted = True
                 except asyncio.TimeoutError:
                     interrupted = False

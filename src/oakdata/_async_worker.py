@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from . import _log
+from ._aio import within
 from ._queue import Batch, FlushWaiter, QueueState, TakeBatch
 
 TYPE_CHECKING = False
@@ -232,7 +233,7 @@ class AsyncWorker:
             if progress is None:
                 return False
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(progress.wait(), remaining)
+                await within(progress.wait(), remaining)
 
     async def _run(self) -> None:
         wake, abort = self._wake, self._abort
@@ -249,7 +250,7 @@ class AsyncWorker:
                     self._in_flight = batch
                 if batch is None:
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(wake.wait(), wait)
+                        await within(wake.wait(), wait)
                     continue
                 try:
                     failed = await self._send(batch.items, abort)

@@ -19,6 +19,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._spool import Spool
 
+# Seconds of shutdown's timeout kept for stopping the senders after a flush that ran out.
+SHUTDOWN_RESERVE = 0.1
+
 # send(batch, abort) -> how many items of the batch were not delivered. It must return
 # promptly once abort is set (its waits end; a request in flight ends by its own timeout).
 SendBatch = Callable[[list[bytes], threading.Event], int]
@@ -146,7 +149,10 @@ class Worker:
         with self._wake_worker:
             self._state.stopping = True
             self._wake_worker.notify_all()  # every sender thread must see it
-        delivered = self.flush(timeout)
+        # A slice of the time is kept back: if the flush runs out, the senders cut their
+        # back-off short and count what they give up on before shutdown returns.
+        reserve = None if timeout is None else min(SHUTDOWN_RESERVE, timeout / 5)
+        delivered = self.flush(None if timeout is None or reserve is None else timeout - reserve)
         if not delivered:
             with self._wake_worker:
                 left = self._state.discard_waiting()

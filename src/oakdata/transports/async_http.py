@@ -12,6 +12,7 @@ import contextlib
 import ssl
 from urllib.parse import urlsplit
 
+from .._aio import within
 from .._wire import NetworkError, Request, Response
 from .http import MAX_RESPONSE_BYTES, HttpTransport, describe_error, proxy_for
 
@@ -57,7 +58,7 @@ class AsyncHttpTransport:
             and self._loop is asyncio.get_running_loop()
         )
         try:
-            return await asyncio.wait_for(self._exchange(origin, path, request), request.timeout)
+            return await within(self._exchange(origin, path, request), request.timeout)
         except (ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError) as exc:
             await self.aclose()
             if not reused:
@@ -67,7 +68,7 @@ class AsyncHttpTransport:
             return NetworkError(_describe(exc))
         # A kept-alive connection the server had closed while idle: once more, fresh.
         try:
-            return await asyncio.wait_for(self._exchange(origin, path, request), request.timeout)
+            return await within(self._exchange(origin, path, request), request.timeout)
         except (
             OSError,
             asyncio.TimeoutError,

@@ -75,7 +75,7 @@ class BaseClient:
             spool_max_bytes=spool_max_bytes,
         )
         if debug:
-            _lifecycle.enable_debug_logging()
+            _log.enable_debug()
         self._counters = Counters()
         self._encoder = Encoder(_lifecycle.TypeWarnings().warn)
         self._closed = False

@@ -1,4 +1,4 @@
-"""Process-wide hooks: flushing at exit, renewing clients after fork, and debug logging.
+"""Process-wide hooks: flushing at exit, and renewing clients after fork.
 
 Clients are held weakly, so registering here never keeps a discarded client alive.
 """
@@ -58,10 +58,6 @@ def _after_fork_in_child() -> None:
 atexit.register(_flush_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def enable_debug_logging() -> None:
-    _log.enable_debug()
 
 
 class TypeWarnings:

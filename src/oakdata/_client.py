@@ -25,7 +25,8 @@ MAX_SENDERS = 2
 
 
 class OakClient(BaseClient):
-    """Captures events and sends them in batches from one background thread.
+    """Captures events and sends them in batches from a background thread (and a second one,
+    with its own connection, while a backlog lasts).
 
     Enqueueing calls (capture, identify, alias, group_identify) never block and never raise:
     bad input is dropped, counted in ``stats()`` and warned about once. The thread starts with
@@ -33,8 +34,8 @@ class OakClient(BaseClient):
     """
 
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
-        if transport is not None and not callable(getattr(transport, "send", None)):
-            raise ValueError("transport must have a send(request) method.")
+        if transport is not None:
+            _check_sync_transport(transport)
         self._sender = _Sender(self._config, self._counters, transport)  # type: ignore[arg-type]
         spool = self._open_spool()
         self._worker = Worker(
@@ -133,6 +134,16 @@ class OakClient(BaseClient):
     def _exit_flush(self, timeout: float) -> None:
         if not self._closed:
             self.shutdown(timeout)
+
+
+def _check_sync_transport(transport: object) -> None:
+    send = getattr(transport, "send", None)
+    if not callable(send):
+        raise ValueError("transport must have a send(request) method.")
+    import inspect  # only for apps that bring their own transport
+
+    if inspect.iscoroutinefunction(send):
+        raise ValueError("OakClient needs a transport with a plain send(); use AsyncOakClient.")
 
 
 class _Sender:

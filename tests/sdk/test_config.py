@@ -8,6 +8,7 @@ import json
 import pytest
 
 from httpbed import HttpBed, Reply
+from oakdata import OakClient
 
 from ._support import SECRET_KEY, WAIT_SECONDS
 
@@ -165,3 +166,10 @@ def test_debug_true_logs_queueing_and_flushing_at_debug_level(bed: HttpBed, make
 def test_a_non_integer_count_raises_value_error(bed: HttpBed, option: str, new_client):
     with pytest.raises(ValueError, match=option):
         new_client(SECRET_KEY, host=bed.url, **{option: "20"})
+
+
+def test_the_threaded_client_refuses_an_async_transport_at_construction():
+    from oakdata.transports.async_http import AsyncHttpTransport
+
+    with pytest.raises(ValueError, match="use AsyncOakClient"):
+        OakClient(SECRET_KEY, transport=AsyncHttpTransport())

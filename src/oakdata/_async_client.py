@@ -10,7 +10,6 @@ from . import _lifecycle, _log, _stats
 from ._aio import within
 from ._async_worker import AsyncWorker
 from ._base import BaseClient
-from ._batching import take_batch
 from ._config import Config
 from ._delivery import Deliverer, Plan, Send
 from ._stats import Counters
@@ -41,15 +40,10 @@ class AsyncOakClient(BaseClient):
         elif transport is not None:
             transport = _as_async_transport(transport)
         self._sender = _AsyncSender(self._config, self._counters, transport)
-        spool = self._open_spool()
         self._worker = AsyncWorker(
-            spool=spool,
+            settings=self._queue_settings(),
             send=self._sender.send_batch,
-            take=take_batch,
             discard=self._sender.discard,
-            flush_at=self._config.flush_at,
-            flush_interval=self._config.flush_interval,
-            max_items=self._config.max_queue_size,
         )
         self._counters.bind_accepted(self._worker.accepted_count)
         if not self._config.disabled:

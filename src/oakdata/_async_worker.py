@@ -17,11 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from . import _log
 from ._aio import within
-from ._queue import Batch, FlushWaiter, QueueState, TakeBatch
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ._spool import Spool
+from ._queue import Batch, FlushWaiter, QueueSettings, QueueState
 
 AsyncSendBatch = Callable[[list[bytes], asyncio.Event], Awaitable[int]]
 Discard = Callable[[int], None]
@@ -32,35 +28,23 @@ class AsyncWorker:
         self,
         *,
         send: AsyncSendBatch,
-        take: TakeBatch,
         discard: Discard,
-        flush_at: int,
-        flush_interval: float,
-        max_items: int,
-        spool: Spool | None = None,
+        settings: QueueSettings,
     ) -> None:
         self._send = send
         self._discard = discard
-        self._queue_options = (take, flush_at, flush_interval, max_items)
-        self._spool = spool
+        self._settings = settings
         self._reset()
 
     def _reset(self) -> None:
         self._pid = os.getpid()
         # Re-entrant for the same reason as the thread worker's: signal handlers.
         self._lock = threading.RLock()
-        take, flush_at, flush_interval, max_items = self._queue_options
         # The loop the client was made in or last ran in: events put from threads without a
         # loop of their own are sent from it.
         self._home: asyncio.AbstractEventLoop | None = _running_loop()
         self._warned_no_loop = False
-        self._state: QueueState = QueueState(
-            take=take,
-            flush_at=flush_at,
-            flush_interval=flush_interval,
-            max_items=max_items,
-            spool=self._spool,
-        )
+        self._state: QueueState = self._settings.new_state()
         self._forget_loop()
 
     def _forget_loop(self) -> None:
@@ -74,14 +58,12 @@ class AsyncWorker:
         self._in_flight: Batch | None = None
 
     def reset_after_fork(self) -> None:
-        if self._spool is not None:
-            self._spool = self._spool.for_child()
+        self._settings = self._settings.for_child()
         self._reset()
 
     def close_spool(self) -> None:
         with self._lock:
-            if self._spool is not None:
-                self._spool.close()
+            self._settings.close_spool()
 
     def put(self, item: bytes) -> bool:
         """Queue an item from any thread, never waiting; False if the queue is full."""

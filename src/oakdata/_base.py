@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from . import _lifecycle, _log, _message, _stats
-from ._batching import MAX_MESSAGE_BYTES
+from ._batching import MAX_MESSAGE_BYTES, take_batch
 from ._config import (
     DEFAULT_FLUSH_AT,
     DEFAULT_FLUSH_INTERVAL,
@@ -24,6 +24,7 @@ from ._config import (
     make_config,
 )
 from ._encoding import Encoder
+from ._queue import QueueSettings
 from ._stats import Counters, Stats
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers need it
@@ -126,6 +127,16 @@ class BaseClient:
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
         """Set up the queue and its sender (lazily: no thread or task starts here)."""
         raise NotImplementedError
+
+    def _queue_settings(self) -> QueueSettings:
+        config = self._config
+        return QueueSettings(
+            take=take_batch,
+            flush_at=config.flush_at,
+            flush_interval=config.flush_interval,
+            max_items=config.max_queue_size,
+            spool=self._open_spool(),
+        )
 
     def _open_spool(self) -> Spool | None:
         """The spool, when configured; events an earlier process left there are counted."""

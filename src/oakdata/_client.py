@@ -9,7 +9,6 @@ from types import TracebackType
 
 from . import _lifecycle, _log, _stats
 from ._base import BaseClient, QueueUnavailable
-from ._batching import take_batch
 from ._config import Config
 from ._delivery import Deliverer, Plan, Send
 from ._stats import Counters
@@ -37,22 +36,18 @@ class OakClient(BaseClient):
         if transport is not None:
             _check_sync_transport(transport)
         self._sender = _Sender(self._config, self._counters, transport)  # type: ignore[arg-type]
-        spool = self._open_spool()
+        settings = self._queue_settings()
         self._worker = Worker(
-            spool=spool,
+            settings=settings,
             # Two connections when we own the transport (each sender thread gets its own);
             # one for a transport the app brought, which may not be thread-safe.
             senders=MAX_SENDERS if transport is None else 1,
             on_thread_exit=self._sender.close_thread_transport,
             send=self._sender.send_batch,
-            take=take_batch,
             discard=self._sender.discard,
-            flush_at=self._config.flush_at,
-            flush_interval=self._config.flush_interval,
-            max_items=self._config.max_queue_size,
         )
         self._counters.bind_accepted(self._worker.accepted_count)
-        if spool is not None and spool.recovered:
+        if settings.spool is not None and settings.spool.recovered:
             self._worker.start()  # what an earlier process left is sent without waiting
         if not self._config.disabled:
             # The finalizer holds the worker, never the client, so a client dropped without

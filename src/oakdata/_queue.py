@@ -37,6 +37,50 @@ class Batch:
         self.first_sequence = first_sequence
 
 
+class QueueSettings:
+    """What a worker needs to make its queue state, and to make it again in a forked child."""
+
+    __slots__ = ("flush_at", "flush_interval", "max_items", "spool", "take")
+
+    def __init__(
+        self,
+        *,
+        take: TakeBatch,
+        flush_at: int,
+        flush_interval: float,
+        max_items: int,
+        spool: Spool | None = None,
+    ) -> None:
+        self.take = take
+        self.flush_at = flush_at
+        self.flush_interval = flush_interval
+        self.max_items = max_items
+        self.spool = spool
+
+    def new_state(self) -> QueueState:
+        return QueueState(
+            take=self.take,
+            flush_at=self.flush_at,
+            flush_interval=self.flush_interval,
+            max_items=self.max_items,
+            spool=self.spool,
+        )
+
+    def for_child(self) -> QueueSettings:
+        """In a forked child: the same settings, and a spool segment of the child's own."""
+        return QueueSettings(
+            take=self.take,
+            flush_at=self.flush_at,
+            flush_interval=self.flush_interval,
+            max_items=self.max_items,
+            spool=None if self.spool is None else self.spool.for_child(),
+        )
+
+    def close_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
+
 class QueueState:
     """With a spool, the items in memory are the head of the spool: records beyond
     max_items wait on disk ("unloaded") and are read in as the queue drains."""

@@ -13,11 +13,7 @@ import time
 from collections.abc import Callable
 
 from . import _log
-from ._queue import QueueState, TakeBatch
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ._spool import Spool
+from ._queue import QueueSettings, QueueState
 
 # Seconds of shutdown's timeout kept for stopping the senders after a flush that ran out.
 SHUTDOWN_RESERVE = 0.1
@@ -37,12 +33,8 @@ class Worker:
         self,
         *,
         send: SendBatch,
-        take: TakeBatch,
         discard: Discard,
-        flush_at: int,
-        flush_interval: float,
-        max_items: int,
-        spool: Spool | None = None,
+        settings: QueueSettings,
         senders: int = 1,
         on_thread_exit: Callable[[], None] | None = None,
         name: str = "oakdata-worker",
@@ -55,9 +47,7 @@ class Worker:
         self._send = send
         self._discard = discard
         self._name = name
-        self._queue_options = (take, flush_at, flush_interval, max_items)
-        self._flush_at = flush_at
-        self._spool = spool
+        self._settings = settings
         self._reset()
 
     def _reset(self) -> None:
@@ -68,21 +58,13 @@ class Worker:
         lock = threading.RLock()
         self._wake_worker = threading.Condition(lock)
         self._wake_waiters = threading.Condition(lock)
-        take, flush_at, flush_interval, max_items = self._queue_options
-        self._state: QueueState = QueueState(
-            take=take,
-            flush_at=flush_at,
-            flush_interval=flush_interval,
-            max_items=max_items,
-            spool=self._spool,
-        )
+        self._state: QueueState = self._settings.new_state()
         self._abort = threading.Event()
         self._threads: list[threading.Thread] = []
         self._idle_senders = 0  # sender threads waiting for work
 
     def reset_after_fork(self) -> None:
-        if self._spool is not None:
-            self._spool = self._spool.for_child()
+        self._settings = self._settings.for_child()
         self._reset()
 
     def start(self) -> None:
@@ -93,8 +75,7 @@ class Worker:
 
     def close_spool(self) -> None:
         with self._wake_worker:
-            if self._spool is not None:
-                self._spool.close()
+            self._settings.close_spool()
 
     def put(self, item: bytes) -> bool:
         """Queue an item without ever waiting for the sender; False if the queue is full."""
@@ -200,7 +181,7 @@ class Worker:
         if (
             len(self._threads) < self._max_senders
             and len(state.in_flight) >= len(self._threads)
-            and state.waiting() >= self._flush_at
+            and state.waiting() >= self._settings.flush_at
         ):
             thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             try:

@@ -44,7 +44,7 @@ class AsyncWorker:
         # loop of their own are sent from it.
         self._home: asyncio.AbstractEventLoop | None = _running_loop()
         self._warned_no_loop = False
-        self._state: QueueState = self._settings.new_state()
+        self._state: QueueState = QueueState(self._settings)
         self._forget_loop()
 
     def _forget_loop(self) -> None:

@@ -57,15 +57,6 @@ class QueueSettings:
         self.max_items = max_items
         self.spool = spool
 
-    def new_state(self) -> QueueState:
-        return QueueState(
-            take=self.take,
-            flush_at=self.flush_at,
-            flush_interval=self.flush_interval,
-            max_items=self.max_items,
-            spool=self.spool,
-        )
-
     def for_child(self) -> QueueSettings:
         """In a forked child: the same settings, and a spool segment of the child's own."""
         return QueueSettings(
@@ -85,20 +76,12 @@ class QueueState:
     """With a spool, the items in memory are the head of the spool: records beyond
     max_items wait on disk ("unloaded") and are read in as the queue drains."""
 
-    def __init__(
-        self,
-        *,
-        take: TakeBatch,
-        flush_at: int,
-        flush_interval: float,
-        max_items: int,
-        spool: Spool | None = None,
-    ) -> None:
-        self._take = take
-        self._flush_at = flush_at
-        self._flush_interval = flush_interval
-        self._max_items = max_items
-        self._spool = spool
+    def __init__(self, settings: QueueSettings) -> None:
+        self._take = settings.take
+        self._flush_at = settings.flush_at
+        self._flush_interval = settings.flush_interval
+        self._max_items = settings.max_items
+        self._spool = spool = settings.spool
         self.items: deque[bytes] = deque()
         # Items ever put; an item's sequence number is its put_count. Events recovered from
         # the spool come first.

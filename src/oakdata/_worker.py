@@ -58,7 +58,7 @@ class Worker:
         lock = threading.RLock()
         self._wake_worker = threading.Condition(lock)
         self._wake_waiters = threading.Condition(lock)
-        self._state: QueueState = self._settings.new_state()
+        self._state: QueueState = QueueState(self._settings)
         self._abort = threading.Event()
         self._threads: list[threading.Thread] = []
         self._idle_senders = 0  # sender threads waiting for work

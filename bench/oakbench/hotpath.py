@@ -4,8 +4,7 @@ Not part of the table: a profiling aid for whoever works on the hot path. It tim
 pieces of one capture (message building, ids, timestamp, JSON encoding, counters, the
 queue) with timeit, runs cProfile over a capture loop, and times the send path's steps for
 one batch (body assembly, gzip at each level, and orjson, when installed, for comparison).
-It reaches into oakdata's private modules, so it follows their current names; a piece
-that is not found is skipped with a note.
+It reaches into oakdata's private modules, so it follows their current names.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import cProfile
 import io
 import json
 import pstats
-import time
 import timeit
 import zlib
 from collections.abc import Callable
@@ -31,11 +29,10 @@ def per_call_us(fn: Callable[[], Any], number: int, repeat: int = 5) -> float:
 
 def capture_pieces(number: int) -> list[tuple[str, float]]:
     import oakdata
-    from oakdata import _encoding, _ids, _message
+    from oakdata import _capture, _encoding, _ids, _message
 
     ids, props = distinct_ids(), properties()
     p0, id0 = props[0], ids[0]
-    now = time.time_ns()
     message = _message.capture(id0, EVENT_NAME, p0, None, None, None)
     encoder = _encoding.Encoder()
     client = oakdata.OakClient(
@@ -45,39 +42,46 @@ def capture_pieces(number: int) -> list[tuple[str, float]]:
         flush_interval=0,
         max_queue_size=10_000_000,
     )
+    head = '{"type":"capture","properties":'
+    members = _capture.LIB_MEMBERS
+    data = client._encoder.encode(message)
     rows = [
         ("capture() whole call", per_call_us(lambda: client.capture(id0, EVENT_NAME, p0), number)),
         (
-            "  _message.capture (build dict)",
+            "  _capture.encode_capture (the message's bytes)",
+            per_call_us(
+                lambda: _capture.encode_capture(encoder, id0, EVENT_NAME, p0, None, None, None),
+                number,
+            ),
+        ),
+        ("    _ids.new_ids() (uuid + timestamp)", per_call_us(_ids.new_ids, number)),
+        (
+            "    encode_object_within (properties)",
+            per_call_us(lambda: encoder.encode_object_within(head, p0, members, "}"), number),
+        ),
+        ("  the queue's put (lock + append)", per_call_us(lambda: client._put(data), number)),
+        (
+            "  for comparison: build the message dict",
             per_call_us(lambda: _message.capture(id0, EVENT_NAME, p0, None, None, None), number),
         ),
-        ("    time.time_ns()", per_call_us(time.time_ns, number)),
-        ("    uuid7()", per_call_us(lambda: _ids.uuid7(now), number)),
-        ("    rfc3339() (cached second)", per_call_us(lambda: _ids.rfc3339(now), number)),
-        ("    dict(properties) copy", per_call_us(lambda: dict(p0), number)),
         (
-            "  Encoder.encode (json + ascii bytes)",
+            "  for comparison: Encoder.encode (the whole dict)",
             per_call_us(lambda: encoder.encode(message), number),
         ),
     ]
     plain = json.JSONEncoder(separators=(",", ":"))
     rows.append(
-        ("    json encode, no default hook", per_call_us(lambda: plain.encode(message), number))
-    )
-    counters = getattr(client, "_counters", None)
-    if counters is not None and hasattr(counters, "captured_and_queued"):
-        rows.append(
-            (
-                "  counters.captured_and_queued (lock)",
-                per_call_us(counters.captured_and_queued, number),
-            )
+        (
+            "    json.JSONEncoder().encode (the whole dict)",
+            per_call_us(lambda: plain.encode(message), number),
         )
+    )
     try:
         import orjson
 
         rows.append(
             (
-                "    orjson.dumps (for comparison)",
+                "    orjson.dumps (the whole dict)",
                 per_call_us(lambda: orjson.dumps(message), number),
             )
         )
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print("capture() pieces, best of 5 (µs per call):")
     for label, value in capture_pieces(args.number):
-        print(f"  {label:<44} {value:8.3f}")
+        print(f"  {label:<52} {value:8.3f}")
     print("\nsend path, per event of a batch of", args.batch)
     for label, text in send_pieces(args.batch):
         print(f"  {label:<52} {text}")

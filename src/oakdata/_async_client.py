@@ -45,6 +45,7 @@ class AsyncOakClient(BaseClient):
             send=self._sender.send_batch,
             discard=self._sender.discard,
         )
+        self._put = self._worker.put
         self._counters.bind_accepted(self._worker.accepted_count)
         if not self._config.disabled:
             _lifecycle.register(self)
@@ -95,9 +96,6 @@ class AsyncOakClient(BaseClient):
         except Exception as exc:
             _log.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
             return False
-
-    def _put(self, data: bytes) -> bool:
-        return self._worker.put(data)
 
     def _reset_after_fork(self) -> None:
         self._worker.reset_after_fork()

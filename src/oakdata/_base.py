@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from . import _lifecycle, _log, _message, _stats
 from ._batching import MAX_MESSAGE_BYTES, take_batch
+from ._capture import encode_capture
 from ._config import (
     DEFAULT_FLUSH_AT,
     DEFAULT_FLUSH_INTERVAL,
@@ -24,7 +25,7 @@ from ._config import (
     make_config,
 )
 from ._encoding import Encoder
-from ._queue import QueueSettings
+from ._queue import QueueSettings, QueueUnavailable
 from ._stats import Counters, Stats
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers need it
@@ -35,11 +36,11 @@ if TYPE_CHECKING:
     from .transports.base import AsyncTransport, Transport
 
 
-class QueueUnavailable(Exception):
-    """The queue cannot take messages any more (the interpreter is shutting down)."""
-
-
 class BaseClient:
+    # Set by _start to the worker's put: join the queue; False if it is full. May raise
+    # QueueUnavailable. (An attribute, not a method: one call less on every capture.)
+    _put: Callable[[bytes], bool]
+
     def __init__(
         self,
         secret_key: str | None = None,
@@ -101,24 +102,26 @@ class BaseClient:
     ) -> str | None:
         """Queue an event; return its uuid, or None if it was dropped (see stats())."""
         return self._enqueue(
-            "capture", _message.capture, distinct_id, event, properties, groups, timestamp, uuid
-        )
+            "capture", encode_capture, self._encoder, distinct_id, event, properties, groups,
+            timestamp, uuid,
+        )  # fmt: skip
 
     def identify(self, distinct_id: str | int, properties: Any = None) -> str | None:
         """Set traits of the person behind distinct_id."""
-        return self._enqueue("identify", _message.identify, distinct_id, properties)
+        return self._enqueue("identify", self._encoded, _message.identify, distinct_id, properties)
 
     def alias(self, distinct_id: str | int, alias: str | int) -> str | None:
         """Link another id (alias) to the person behind distinct_id."""
-        return self._enqueue("alias", _message.alias, distinct_id, alias)
+        return self._enqueue("alias", self._encoded, _message.alias, distinct_id, alias)
 
     def group_identify(
         self, group_type: str, group_key: str | int, properties: Any = None
     ) -> str | None:
         """Set properties of a group (a company, a team) that capture's groups refer to."""
         return self._enqueue(
-            "group_identify", _message.group_identify, group_type, group_key, properties
-        )
+            "group_identify", self._encoded, _message.group_identify, group_type, group_key,
+            properties,
+        )  # fmt: skip
 
     def stats(self) -> Stats:
         """Counters since construction: captured == delivered + queued + dropped_total."""
@@ -151,15 +154,16 @@ class BaseClient:
         self._counters.recovered(spool.recovered)
         return spool
 
-    def _put(self, data: bytes) -> bool:
-        """Join the queue; False if it is full. May raise QueueUnavailable."""
-        raise NotImplementedError
+    def _encoded(self, build: Callable[..., _message.Message], *args: Any) -> tuple[str, bytes]:
+        message = build(*args)
+        return message["uuid"], self._encoder.encode(message)
 
     def _mark_closed(self) -> None:
         with self._close_lock:
             self._closed = True
 
-    def _enqueue(self, kind: str, build: Callable[..., _message.Message], *args: Any) -> str | None:
+    def _enqueue(self, kind: str, make: Callable[..., tuple[str, bytes]], *args: Any) -> str | None:
+        """make(*args) -> (uuid, the message's bytes), or raises _message.InvalidInput."""
         if self._config.disabled:
             return None
         counters = self._counters
@@ -171,11 +175,10 @@ class BaseClient:
                 counters.captured_and_dropped(_stats.AFTER_SHUTDOWN, f"{kind} after shutdown()")
                 return None
             try:
-                message = build(*args)
+                uuid, data = make(*args)
             except _message.InvalidInput as exc:
                 counters.captured_and_dropped(_stats.INVALID_INPUT, f"{kind}: {exc}")
                 return None
-            data = self._encoder.encode(message)
             if len(data) > MAX_MESSAGE_BYTES:
                 detail = f"{kind} is {len(data)} bytes serialized, over {MAX_MESSAGE_BYTES}"
                 counters.captured_and_dropped(_stats.TOO_LARGE, detail)
@@ -193,7 +196,6 @@ class BaseClient:
                 return None
             if self._config.debug:
                 _log.debug("oakdata queued %s (%d bytes)", kind, len(data))
-            uuid: str = message["uuid"]
             return uuid
         except Exception as exc:
             if not queued:  # once queued, the event is counted, and will be sent

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from . import _lifecycle, _log, _stats
-from ._base import BaseClient, QueueUnavailable
+from ._base import BaseClient
 from ._config import Config
 from ._delivery import Deliverer, Plan, Send
 from ._stats import Counters
 from ._wire import NetworkError
-from ._worker import Worker, WorkerUnavailable
+from ._worker import Worker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class OakClient(BaseClient):
             send=self._sender.send_batch,
             discard=self._sender.discard,
         )
+        self._put = self._worker.put
         self._counters.bind_accepted(self._worker.accepted_count)
         if settings.spool is not None and settings.spool.recovered:
             self._worker.start()  # what an earlier process left is sent without waiting
@@ -111,12 +112,6 @@ class OakClient(BaseClient):
         from ._signals import install_flush_on_signals  # signal costs import time; few use it
 
         install_flush_on_signals(self.shutdown, signals, timeout)
-
-    def _put(self, data: bytes) -> bool:
-        try:
-            return self._worker.put(data)
-        except WorkerUnavailable as exc:
-            raise QueueUnavailable(str(exc)) from exc
 
     def _reset_after_fork(self) -> None:
         """In a forked child: a fresh queue, thread and connection. The parent's events are

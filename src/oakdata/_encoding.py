@@ -41,7 +41,7 @@ class Encoder:
     ) -> None:
         self._on_unknown_type = on_unknown_type
         self._strict_encoder: Any = None  # the json package's, made on first need
-        self._fast = _c_encoder(self._default)
+        self._fast, self.quote = _c_encoder(self._default)
         self._orjson_dumps, self._orjson_option = _orjson() if speedups else (None, 0)
 
     @property
@@ -68,6 +68,31 @@ class Encoder:
         except (ValueError, TypeError, RecursionError):
             repaired = self._repair(message, 0, set())
             return self._strict(repaired).encode("utf-8")
+
+    def encode_object_within(
+        self, head: str, value: dict[Any, Any], members: str, end: str
+    ) -> bytes | None:
+        """head, value as a JSON object with members (JSON text: "k":v,...) added, then end.
+
+        None if value needs the general path's repairs (NaN, a cycle, a lone surrogate, a
+        key orjson refuses); the caller then encodes the whole message with encode().
+        """
+        try:
+            if self._orjson_dumps is not None:
+                data = self._orjson_dumps(value, default=self._default, option=self._orjson_option)
+                # A join makes exact-sized bytes: none keep orjson's larger buffer alive.
+                if len(data) > 2:
+                    inner = memoryview(data)[:-1]
+                    return b"".join((head.encode(), inner, f",{members}}}{end}".encode()))
+                return f"{head}{{{members}}}{end}".encode()
+            if self._fast is None:
+                return None
+            text = "".join(self._fast(value, 0))
+            if len(text) > 2:
+                return f"{head}{text[:-1]},{members}}}{end}".encode()
+            return f"{head}{{{members}}}{end}".encode()
+        except (ValueError, TypeError, RecursionError):
+            return None
 
     def _strict(self, value: Any) -> str:
         if self._strict_encoder is None:
@@ -120,26 +145,30 @@ def _orjson() -> tuple[Callable[..., bytes] | None, int]:
     return orjson.dumps, orjson.OPT_PASSTHROUGH_DATETIME
 
 
-def _c_encoder(default: Callable[[Any], Any]) -> Callable[[Any, int], Any] | None:
-    """The C encoder that JSONEncoder.encode builds on every call, built once.
+def _c_encoder(
+    default: Callable[[Any], Any],
+) -> tuple[Callable[[Any, int], Any] | None, Callable[[str], str] | None]:
+    """The C encoder that JSONEncoder.encode builds on every call, built once, and the C
+    function it quotes strings with.
 
     Without markers it skips the cycle bookkeeping (a dict shared by all calls would make
     two threads encoding one dict see a false cycle); a real cycle then ends in the
-    RecursionError that sends us down the repair path. None where there is no C encoder.
+    RecursionError that sends us down the repair path. (None, None) where there is no C
+    encoder.
     """
     # The C accelerator that json.encoder itself uses, taken directly: importing the json
     # package would import re (for decoding), several milliseconds at cold start.
     try:
         from _json import encode_basestring, make_encoder
     except ImportError:
-        return None
+        return None, None
     try:
         encoder: Callable[[Any, int], Any] = make_encoder(
             None, default, encode_basestring, None, ":", ",", False, False, False
         )
     except TypeError:  # a Python whose private signature differs: use the public path
-        return None
-    return encoder
+        return None, None
+    return encoder, encode_basestring
 
 
 class _Unknown:

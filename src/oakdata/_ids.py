@@ -4,8 +4,12 @@ Ids follow RFC 9562's UUIDv7 with a dedicated counter (its "method 1"): 48 bits 
 milliseconds, a 12-bit counter in rand_a, and 62 random bits in rand_b, drawn afresh each
 millisecond. The counter comes from itertools.count, whose next() is atomic, so threads
 never share a value; within one millisecond ids are unique while fewer than 4096 are made,
-far more than a process captures. Both caches below are tuples, replaced whole, so a
-thread reads either the old or the new one, never a mix.
+far more than a process captures.
+
+Everything that depends only on the millisecond (the id around its counter, the timestamp
+down to the millisecond) is formatted once per millisecond and cached; a capture then
+joins three strings for each. The cache is a tuple, replaced whole, so a thread reads
+either the old or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -13,59 +17,60 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from time import time_ns
 
 _counter = itertools.count()
 
 _VARIANT_BITS = 0b10 << 62
-# The 12-bit counter's three hex digits, looked up rather than formatted (4x cheaper).
-_HEX3 = tuple(f"{n:03x}" for n in range(4096))
+# Looked up rather than formatted: four times cheaper than a format spec.
+_HEX3 = tuple(f"{n:03x}" for n in range(4096))  # the id's 12-bit counter
+_DIGITS3 = tuple(f"{n:03d}" for n in range(1000))  # microseconds within the millisecond
 
-# (millisecond, "xxxxxxxx-xxxx-7", "-vxxx-xxxxxxxxxxxx") for the current millisecond.
-_last_millisecond: tuple[int, str, str] = (-1, "", "")
-# (whole second, "YYYY-MM-DDTHH:MM:SS") for the last second formatted.
-_last_second: tuple[int, str] = (-1, "")
+# (millisecond, "xxxxxxxx-xxxx-7", "-vxxx-xxxxxxxxxxxx", "YYYY-MM-DDTHH:MM:SS.mmm")
+_Millisecond = tuple[int, str, str, str]
+_current: _Millisecond = (-1, "", "", "")
 
 
 def reseed() -> None:
     """In a forked child: parent and child must never make the same id."""
-    global _last_millisecond  # noqa: PLW0603 - the cache above, reset for the child
-    _last_millisecond = (-1, "", "")
+    global _current  # noqa: PLW0603 - the cache above, reset for the child
+    _current = (-1, "", "", "")
 
 
 def new_ids() -> tuple[str, str]:
     """A fresh message uuid and the current RFC 3339 time, from one reading of the clock."""
-    now_ns = time.time_ns()
-    return uuid7(now_ns), rfc3339(now_ns)
+    now_ns = time_ns()
+    current = _current
+    if now_ns // 1_000_000 != current[0]:
+        current = _enter_millisecond(now_ns // 1_000_000)
+    _, head, tail, stamp = current
+    return (
+        f"{head}{_HEX3[next(_counter) & 0xFFF]}{tail}",
+        f"{stamp}{_DIGITS3[now_ns // 1000 % 1000]}Z",
+    )
 
 
-def uuid7(now_ns: int) -> str:
-    global _last_millisecond  # noqa: PLW0603
-    millisecond = now_ns // 1_000_000
-    cached, head, tail = _last_millisecond
-    if millisecond != cached:
-        stamp = f"{millisecond:012x}"
-        # os.urandom, not random: an app that calls random.seed(42) must not make every
-        # process draw the same "unique" bits. One system call a millisecond at most.
-        random_bits = int.from_bytes(os.urandom(8), "big") >> 2
-        rand_b = f"{_VARIANT_BITS | random_bits:016x}"
-        head = f"{stamp[:8]}-{stamp[8:]}-7"
-        tail = f"-{rand_b[:4]}-{rand_b[4:]}"
-        _last_millisecond = (millisecond, head, tail)
-    return f"{head}{_HEX3[next(_counter) & 0xFFF]}{tail}"
+def _enter_millisecond(millisecond: int) -> _Millisecond:
+    global _current  # noqa: PLW0603
+    hex_ms = f"{millisecond:012x}"
+    # os.urandom, not random: an app that calls random.seed(42) must not make every
+    # process draw the same "unique" bits. One system call a millisecond at most.
+    random_bits = int.from_bytes(os.urandom(8), "big") >> 2
+    rand_b = f"{_VARIANT_BITS | random_bits:016x}"
+    stamp = f"{_utc_second(millisecond // 1000)}.{_DIGITS3[millisecond % 1000]}"
+    _current = (millisecond, f"{hex_ms[:8]}-{hex_ms[8:]}-7", f"-{rand_b[:4]}-{rand_b[4:]}", stamp)
+    return _current
 
 
 def rfc3339(now_ns: int) -> str:
     """UTC, microseconds, 'Z': the only timestamp form the wire carries."""
-    global _last_second  # noqa: PLW0603
-    second = now_ns // 1_000_000_000
-    cached_second, prefix = _last_second
-    if second != cached_second:
-        t = time.gmtime(second)
-        prefix = (
-            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-        )
-        _last_second = (second, prefix)
-    # str() of 1_000_000 + microseconds, less its leading 1: zero-padded, and cheaper
-    # than a format spec.
-    return f"{prefix}.{str(1_000_000 + now_ns % 1_000_000_000 // 1000)[1:]}Z"
+    microseconds = now_ns // 1000 % 1_000_000
+    return f"{_utc_second(now_ns // 1_000_000_000)}.{microseconds:06d}Z"
+
+
+def _utc_second(second: int) -> str:
+    t = time.gmtime(second)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    )

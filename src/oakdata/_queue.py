@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 TakeBatch = Callable[[deque[bytes]], list[bytes]]
 
 
+class QueueUnavailable(Exception):
+    """The queue cannot take items any more: its sender cannot be started (the
+    interpreter is shutting down)."""
+
+
 class FlushWaiter:
     __slots__ = ("failed", "target")
 
@@ -104,16 +109,25 @@ class QueueState:
 
     def put(self, item: bytes) -> bool | None:
         """Append unless full (None). True when the sender should be woken now."""
+        items = self.items
         spool = self._spool
-        in_memory = len(self.items) < self._max_items and (spool is None or not spool.unloaded)
         if spool is not None:
-            if not spool.append(item, loaded=in_memory):
-                return None
-        elif not in_memory:
+            return self._put_spooled(spool, item)
+        if len(items) >= self._max_items:
+            return None
+        if not items:
+            # Read only here: most puts join a non-empty queue and need no clock.
+            self.oldest_put_at = time.monotonic()
+        items.append(item)
+        self.put_count += 1
+        return len(items) >= self._flush_at
+
+    def _put_spooled(self, spool: Spool, item: bytes) -> bool | None:
+        in_memory = len(self.items) < self._max_items and not spool.unloaded
+        if not spool.append(item, loaded=in_memory):
             return None
         if in_memory:
             if not self.items:
-                # Read only here: most puts join a non-empty queue and need no clock.
                 self.oldest_put_at = time.monotonic()
             self.items.append(item)
         self.put_count += 1

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from . import _log
-from ._queue import QueueSettings, QueueState
+from ._queue import QueueSettings, QueueState, QueueUnavailable
 
 # Seconds of shutdown's timeout kept for stopping the senders after a flush that ran out.
 SHUTDOWN_RESERVE = 0.1
@@ -22,10 +22,6 @@ SHUTDOWN_RESERVE = 0.1
 # promptly once abort is set (its waits end; a request in flight ends by its own timeout).
 SendBatch = Callable[[list[bytes], threading.Event], int]
 Discard = Callable[[int], None]
-
-
-class WorkerUnavailable(Exception):
-    """The thread could not be started (the interpreter is shutting down)."""
 
 
 class Worker:
@@ -55,7 +51,9 @@ class Worker:
         held by threads that do not exist there, and the parent's items are the parent's."""
         self._pid = os.getpid()
         # Re-entrant: a signal handler may shut down while the main thread is inside put().
-        lock = threading.RLock()
+        # Held as itself, not through a Condition, whose __enter__ is Python code: put()
+        # takes it on every capture.
+        self._lock = lock = threading.RLock()
         self._wake_worker = threading.Condition(lock)
         self._wake_waiters = threading.Condition(lock)
         self._state: QueueState = QueueState(self._settings)
@@ -69,17 +67,17 @@ class Worker:
 
     def start(self) -> None:
         """Start sending now (events recovered from a spool wait for no capture)."""
-        with self._wake_worker:
+        with self._lock:
             if not self._threads and self._state.waiting():
                 self._start_locked()
 
     def close_spool(self) -> None:
-        with self._wake_worker:
+        with self._lock:
             self._settings.close_spool()
 
     def put(self, item: bytes) -> bool:
         """Queue an item without ever waiting for the sender; False if the queue is full."""
-        with self._wake_worker:
+        with self._lock:
             wake = self._state.put(item)
             if wake is None:
                 return False
@@ -112,7 +110,7 @@ class Worker:
         if threading.current_thread() in self._threads:
             return False  # called from inside a send (a log handler, say): it would deadlock
         self._check_pid()
-        with self._wake_worker:
+        with self._lock:
             state = self._state
             waiter = state.request_flush()
             if waiter is None:
@@ -127,7 +125,7 @@ class Worker:
     def shutdown(self, timeout: float | None) -> bool:
         """Flush, then stop the thread. On timeout, what still waits is discarded."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._wake_worker:
+        with self._lock:
             self._state.stopping = True
             self._wake_worker.notify_all()  # every sender thread must see it
         # A slice of the time is kept back: if the flush runs out, the senders cut their
@@ -135,7 +133,7 @@ class Worker:
         reserve = None if timeout is None else min(SHUTDOWN_RESERVE, timeout / 5)
         delivered = self.flush(None if timeout is None or reserve is None else timeout - reserve)
         if not delivered:
-            with self._wake_worker:
+            with self._lock:
                 left = self._state.discard_waiting()
                 # Other flushes waiting on what was just given up on return now.
                 self._wake_waiters.notify_all()
@@ -143,7 +141,7 @@ class Worker:
                 self._discard(left)
             # Cut any back-off short; a request already in flight ends by its own timeout.
             self._abort.set()
-            with self._wake_worker:
+            with self._lock:
                 self._wake_worker.notify_all()
         for thread in list(self._threads):
             if thread is not threading.current_thread():
@@ -153,7 +151,7 @@ class Worker:
 
     def close_nowait(self) -> None:
         """Ask the thread to send what waits and stop, without waiting (for finalizers)."""
-        with self._wake_worker:
+        with self._lock:
             self._state.stopping = True
             self._wake_worker.notify_all()  # every sender thread must see it
 
@@ -162,7 +160,7 @@ class Worker:
         return self._state.put_count
 
     def pending(self) -> int:
-        with self._wake_worker:
+        with self._lock:
             return self._state.pending()
 
     def _start_locked(self) -> None:
@@ -171,7 +169,7 @@ class Worker:
             thread.start()
         except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
             if self._state.unput():
-                raise WorkerUnavailable(str(exc)) from exc
+                raise QueueUnavailable(str(exc)) from exc
             return  # spooled: the next client sends it
         self._threads.append(thread)
 
@@ -200,7 +198,7 @@ class Worker:
     def _sending_loop(self) -> None:
         state = self._state
         while True:
-            with self._wake_worker:
+            with self._lock:
                 while True:
                     if state.finished() or self._abort.is_set():
                         return
@@ -218,6 +216,6 @@ class Worker:
             except Exception as exc:
                 _log.error("oakdata worker: unexpected %s while sending", type(exc).__name__)
                 failed = len(batch.items)
-            with self._wake_worker:
+            with self._lock:
                 state.resolved(batch, failed, abandoned=self._abort.is_set())
                 self._wake_waiters.notify_all()

@@ -1,0 +1,63 @@
+"""capture()'s common case in one pass: the message written as text around its properties.
+
+Nearly every capture passes str ids, a dict of properties (or none), and no groups,
+timestamp or uuid of its own. For those, building the message dict, copying the
+properties to add the library's two, and encoding the envelope field by field cost more
+than encoding the properties themselves. Instead the envelope is written as text: the
+uuid and timestamp are JSON-safe as made, the names are quoted by the same C function the
+json encoder uses, and the library's properties join the properties' JSON as text.
+
+Anything else, or anything that form cannot encode (NaN, a cycle, a lone surrogate), is
+built by _message.capture and encoded whole, the general way; tests check that both ways
+give the same JSON value.
+"""
+
+from __future__ import annotations
+
+from . import _message
+from ._encoding import Encoder
+from ._ids import new_ids
+from ._message import LIB_NAME, MAX_ID_LENGTH
+from ._version import __version__
+
+# Added to every capture's properties (the general way sets the same two keys).
+LIB_MEMBERS = f'"$lib":"{LIB_NAME}","$lib_version":"{__version__}"'
+
+
+def encode_capture(
+    encoder: Encoder,
+    distinct_id: object,
+    event: object,
+    properties: object,
+    groups: object,
+    timestamp: object,
+    message_uuid: object,
+) -> tuple[str, bytes]:
+    """(uuid, the message's JSON bytes); raises _message.InvalidInput for bad arguments."""
+    quote = encoder.quote
+    if (
+        quote is not None
+        and groups is None
+        and timestamp is None
+        and message_uuid is None
+        and type(distinct_id) is str
+        and type(event) is str
+        and 0 < len(distinct_id) <= MAX_ID_LENGTH
+        and 0 < len(event) <= MAX_ID_LENGTH
+        and not distinct_id.isspace()
+        and not event.isspace()
+        and (properties is None or type(properties) is dict)
+    ):
+        props = {} if properties is None else properties
+        if "$lib" not in props and "$lib_version" not in props:
+            message_id, now = new_ids()
+            head = (
+                f'{{"type":"capture","uuid":"{message_id}","timestamp":"{now}",'
+                f'"event":{quote(event)},"distinct_id":{quote(distinct_id)},'
+                '"groups":{},"properties":'
+            )
+            data = encoder.encode_object_within(head, props, LIB_MEMBERS, "}")
+            if data is not None:
+                return message_id, data
+    message = _message.capture(distinct_id, event, properties, groups, timestamp, message_uuid)
+    return message["uuid"], encoder.encode(message)

@@ -27,6 +27,20 @@ GZIP_LEVEL = 1
 MAX_CAUSE_CHARS = 200
 
 
+def gzip_compress(body: bytes) -> bytes:
+    """body in a gzip container, with zlib's window sized to the body.
+
+    Back-references cannot reach before the body's start, so a window no larger than the
+    body compresses exactly as well as the 32 KiB default; but zlib allocates and clears
+    its window and tables on every call, which costs a one-event request more than its
+    compression (about 70 us against 12 us on the bench machine). 16 + bits asks for the
+    gzip container; zlib takes no window under 2**9.
+    """
+    window_bits = min(15, max(9, (len(body) - 1).bit_length()))
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + window_bits)
+    return packer.compress(body) + packer.flush()
+
+
 # Actions and outcomes are tiny slotted classes, not dataclasses: see _wire.
 
 
@@ -153,10 +167,7 @@ class Deliverer:
     def request(self, messages: Sequence[bytes]) -> Request:
         body = build_body(messages, rfc3339(time.time_ns()))
         if self._config.gzip:
-            # wbits=31 asks zlib for the gzip container (zlib.compress takes wbits only
-            # from Python 3.11 on).
-            packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
-            body = packer.compress(body) + packer.flush()
+            body = gzip_compress(body)
         return Request(self._config.ingest_url, self._headers, body, self._config.request_timeout)
 
     def deliver(self, messages: Sequence[bytes]) -> Plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import uuid as uuidlib
 
@@ -10,6 +11,7 @@ import pytest
 
 import oakdata
 from httpbed import HttpBed
+from oakdata import _ids
 
 from ._support import SECRET_KEY, WAIT_SECONDS, Client, dropped_only
 
@@ -67,6 +69,22 @@ def test_the_returned_uuid_is_a_lowercase_hyphenated_uuidv7(bed: HttpBed, oak):
 def test_every_event_gets_a_different_uuid(oak):
     uuids = [oak.capture("u", "e") for _ in range(1000)]
     assert len(set(uuids)) == 1000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_draws_random_bits_of_its_own(oak):
+    oak.capture("u", "e")  # the parent has random bits drawn and pooled
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the id tail it would use next, then leave at once
+        os.write(write_end, _ids._random_tail().encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        childs = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert len(childs) == len("-vxxx-xxxxxxxxxxxx")
+    assert childs != _ids._random_tail()
 
 
 def test_uuidv7_carries_the_capture_time_in_its_first_48_bits(oak):

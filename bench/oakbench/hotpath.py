@@ -43,7 +43,7 @@ def capture_pieces(number: int) -> list[tuple[str, float]]:
         max_queue_size=10_000_000,
     )
     head = '{"type":"capture","properties":'
-    members = _capture.LIB_MEMBERS
+    tail = _capture.TAIL
     data = client._encoder.encode(message)
     rows = [
         ("capture() whole call", per_call_us(lambda: client.capture(id0, EVENT_NAME, p0), number)),
@@ -56,8 +56,8 @@ def capture_pieces(number: int) -> list[tuple[str, float]]:
         ),
         ("    _ids.new_ids() (uuid + timestamp)", per_call_us(_ids.new_ids, number)),
         (
-            "    encode_object_within (properties)",
-            per_call_us(lambda: encoder.encode_object_within(head, p0, members, "}"), number),
+            "    encode_within (properties)",
+            per_call_us(lambda: encoder.encode_within(head, p0, tail), number),
         ),
         ("  the queue's put (lock + append)", per_call_us(lambda: client._put(data), number)),
         (

@@ -20,8 +20,11 @@ from ._ids import new_ids
 from ._message import LIB_NAME, MAX_ID_LENGTH
 from ._version import __version__
 
-# Added to every capture's properties (the general way sets the same two keys).
+# Added to every capture's properties (the general way sets the same two keys), and the
+# message's end: after the properties' own members, or as the only ones.
 LIB_MEMBERS = f'"$lib":"{LIB_NAME}","$lib_version":"{__version__}"'
+TAIL = f",{LIB_MEMBERS}}}}}"
+ONLY_LIB_PROPERTIES = f"{{{LIB_MEMBERS}}}}}"
 
 
 def encode_capture(
@@ -56,7 +59,10 @@ def encode_capture(
                 f'"event":{quote(event)},"distinct_id":{quote(distinct_id)},'
                 '"groups":{},"properties":'
             )
-            data = encoder.encode_object_within(head, props, LIB_MEMBERS, "}")
+            if props:
+                data = encoder.encode_within(head, props, TAIL)
+            else:
+                data = encoder.utf8(f"{head}{ONLY_LIB_PROPERTIES}")
             if data is not None:
                 return message_id, data
     message = _message.capture(distinct_id, event, properties, groups, timestamp, message_uuid)

@@ -69,29 +69,31 @@ class Encoder:
             repaired = self._repair(message, 0, set())
             return self._strict(repaired).encode("utf-8")
 
-    def encode_object_within(
-        self, head: str, value: dict[Any, Any], members: str, end: str
-    ) -> bytes | None:
-        """head, value as a JSON object with members (JSON text: "k":v,...) added, then end.
+    def encode_within(self, head: str, value: dict[Any, Any], tail: str) -> bytes | None:
+        """head, then value as JSON with its closing brace replaced by tail.
 
-        None if value needs the general path's repairs (NaN, a cycle, a lone surrogate, a
-        key orjson refuses); the caller then encodes the whole message with encode().
+        For a non-empty dict, so that tail can add members (",..."). None if value needs
+        the general path's repairs (NaN, a cycle, a lone surrogate, a key orjson refuses);
+        the caller then encodes the whole message with encode().
         """
         try:
             if self._orjson_dumps is not None:
                 data = self._orjson_dumps(value, default=self._default, option=self._orjson_option)
                 # A join makes exact-sized bytes: none keep orjson's larger buffer alive.
-                if len(data) > 2:
-                    inner = memoryview(data)[:-1]
-                    return b"".join((head.encode(), inner, f",{members}}}{end}".encode()))
-                return f"{head}{{{members}}}{end}".encode()
+                return b"".join((head.encode(), memoryview(data)[:-1], tail.encode()))
             if self._fast is None:
                 return None
             text = "".join(self._fast(value, 0))
-            if len(text) > 2:
-                return f"{head}{text[:-1]},{members}}}{end}".encode()
-            return f"{head}{{{members}}}{end}".encode()
+            return f"{head}{text[:-1]}{tail}".encode()
         except (ValueError, TypeError, RecursionError):
+            return None
+
+    @staticmethod
+    def utf8(text: str) -> bytes | None:
+        """text as UTF-8; None if it holds a lone surrogate (the general path repairs it)."""
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
             return None
 
     def _strict(self, value: Any) -> str:

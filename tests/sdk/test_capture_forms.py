@@ -81,10 +81,11 @@ def test_every_kind_of_properties_gives_the_same_json_value_both_ways(encoder, n
     _same_but_ids(fast, _general(encoder, "user 1", "signup", properties))
 
 
+@pytest.mark.parametrize("properties", [None, {"a": 1}], ids=["no properties", "properties"])
 @pytest.mark.parametrize("name", NAMES)
-def test_every_kind_of_name_gives_the_same_json_value_both_ways(encoder, name):
-    _, data = _capture.encode_capture(encoder, name, name, {"a": 1}, None, None, None)
-    _same_but_ids(json.loads(data), _general(encoder, name, name, {"a": 1}))
+def test_every_kind_of_name_gives_the_same_json_value_both_ways(encoder, name, properties):
+    _, data = _capture.encode_capture(encoder, name, name, properties, None, None, None)
+    _same_but_ids(json.loads(data), _general(encoder, name, name, properties))
 
 
 def test_the_common_case_is_written_without_building_the_message(encoder, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from httpbed import (
     ResetConnection,
     reject_413_when,
 )
+from oakdata._batching import build_body
 
 from ._support import WAIT_SECONDS, assert_consistent, dropped_only
 
@@ -280,9 +282,7 @@ def test_a_refused_connection_is_retried_then_counted_as_retries_exhausted(
     [CloseWithoutReply(), ResetConnection(), PartialReply(503)],
     ids=["closed-without-reply", "reset", "503-closed-mid-response"],
 )
-def test_a_broken_connection_is_retried_and_delivered_once(
-    bed: HttpBed, make_client, misbehaviour
-):
+def test_a_broken_connection_is_retried_and_delivered_once(bed: HttpBed, make_client, misbehaviour):
     bed.script(misbehaviour)
     oak = make_client()
     uuids = _capture(oak, 2)
@@ -348,3 +348,13 @@ def test_a_200_cut_off_mid_body_neither_loses_nor_double_counts_events(bed: Http
     assert stats.delivered == 2
     dropped_only(stats)
     assert_consistent(stats)
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 1000])
+def test_a_body_carries_every_message_in_order_and_the_sent_at(count: int):
+    messages = [json.dumps({"n": n}).encode() for n in range(count)]
+    body = json.loads(build_body(messages, "2026-01-02T03:04:05.000006Z"))
+    assert body == {
+        "batch": [{"n": n} for n in range(count)],
+        "sent_at": "2026-01-02T03:04:05.000006Z",
+    }

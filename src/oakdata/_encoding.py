@@ -80,7 +80,7 @@ class Encoder:
             if self._orjson_dumps is not None:
                 data = self._orjson_dumps(value, default=self._default, option=self._orjson_option)
                 # A join makes exact-sized bytes: none keep orjson's larger buffer alive.
-                return b"".join((head.encode(), memoryview(data)[:-1], tail.encode()))
+                return b"".join((head.encode(), data[:-1], tail.encode()))
             if self._fast is None:
                 return None
             text = "".join(self._fast(value, 0))

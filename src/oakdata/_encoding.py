@@ -51,9 +51,7 @@ class Encoder:
     def encode(self, message: Mapping[str, Any]) -> bytes:
         if self._orjson_dumps is not None:
             try:
-                data: bytes = self._orjson_dumps(
-                    message, default=self._default, option=self._orjson_option
-                )
+                data: bytes = self._orjson_dumps(message, self._default, self._orjson_option)
                 # orjson's bytes keep the 4 KiB buffer they were written into; a queue of
                 # them would cost ten times their size. A copy is exact-sized.
                 return bytes(memoryview(data))
@@ -78,7 +76,8 @@ class Encoder:
         """
         try:
             if self._orjson_dumps is not None:
-                data = self._orjson_dumps(value, default=self._default, option=self._orjson_option)
+                # default and option by position: a little cheaper than as keywords.
+                data = self._orjson_dumps(value, self._default, self._orjson_option)
                 # A join makes exact-sized bytes: none keep orjson's larger buffer alive.
                 return b"".join((head.encode(), data[:-1], tail.encode()))
             if self._fast is None:

@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     fingerprints = {src_fingerprint()}
     with sink_process() as host:
         ceiling = sink_ceiling(host)
+        ceiling["reference"] = machine_reference(args.events)
         print(ceiling_text(ceiling) + "\n", flush=True)
         for repeat in range(args.repeats):
             for scenario in scenarios:
@@ -297,6 +299,23 @@ def http_client_round_trip_ms(port: int, requests: int = 300) -> float:
     return timings[len(timings) // 2] / 1e6
 
 
+def machine_reference(events: int, runs: int = 3) -> dict[str, float]:
+    """Medians over fresh processes of oakbench.reference: the machine's own p50 and p99
+    for a constant task of a few microseconds."""
+    found = []
+    for _ in range(runs):
+        finished = subprocess.run(
+            [sys.executable, "-m", "oakbench.reference", str(events)],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        found.append(json.loads(finished.stdout))
+    return {key: statistics.median(r[key] for r in found) for key in ("p50_us", "p99_us")}
+
+
 def ceiling_text(ceiling: dict[str, Any]) -> str:
     parts = [
         f"{v['requests_per_s']:,.0f} req/s = {v['events_per_s']:,.0f} events/s "
@@ -309,7 +328,9 @@ def ceiling_text(ceiling: dict[str, Any]) -> str:
         + "; ".join(parts)
         + f"; round trip of a 1-event request over a raw socket: p50 "
         f"{ceiling['round_trip_ms_p50']:.3f} ms, with http.client: p50 "
-        f"{ceiling['http_client_round_trip_ms_p50']:.3f} ms"
+        f"{ceiling['http_client_round_trip_ms_p50']:.3f} ms; the machine's own tail (the bench "
+        f"properties through json's C encoder, no SDK, timed like capture()): p50 "
+        f"{ceiling['reference']['p50_us']:.1f} µs, p99 {ceiling['reference']['p99_us']:.1f} µs"
     )
 
 

@@ -11,28 +11,18 @@ from __future__ import annotations
 import asyncio
 
 from httpbed import Delay, HttpBed
+from looplag import loop_lags
 from oakdata import AsyncOakClient
 
 from .conftest import SECRET_KEY
 
-TICK_SECONDS = 0.005
 WINDOW_SECONDS = 1.5
 LAG_BOUND_SECONDS = 0.05
 
 
-async def _ticker(stop: asyncio.Event) -> list[float]:
-    loop = asyncio.get_running_loop()
-    lags = []
-    while not stop.is_set():
-        before = loop.time()
-        await asyncio.sleep(TICK_SECONDS)
-        lags.append(loop.time() - before - TICK_SECONDS)
-    return lags
-
-
 async def _lags_while_capturing(client: AsyncOakClient) -> list[float]:
     stop = asyncio.Event()
-    ticker = asyncio.create_task(_ticker(stop))
+    ticker = asyncio.create_task(loop_lags(stop))
     loop = asyncio.get_running_loop()
     end = loop.time() + WINDOW_SECONDS
     n = 0
@@ -121,7 +111,7 @@ def test_flush_awaits_without_blocking_the_loop(bed: HttpBed) -> None:
     async def scenario() -> tuple[list[float], bool]:
         client = _client(bed.url)
         stop = asyncio.Event()
-        ticker = asyncio.create_task(_ticker(stop))
+        ticker = asyncio.create_task(loop_lags(stop))
         client.capture("user_1", "page_viewed")
         delivered = await client.flush(timeout=5)
         stop.set()

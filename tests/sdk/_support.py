@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,8 @@ FAST_OPTIONS: dict[str, Any] = {
 }
 
 WAIT_SECONDS = 10.0
+# A child Python that captures and exits; its own exit flush is bounded well below this.
+SUBPROCESS_SECONDS = 60
 
 # An OakClient, or an AsyncOakClient behind the synchronous adapter (see conftest.py).
 Client = Any
@@ -53,3 +57,14 @@ def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
         for t in threading.enumerate()
         if t not in before and t.is_alive() and "process_request_thread" not in t.name
     }
+
+
+def run_python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """script in a fresh interpreter (python -c script args...), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_SECONDS,
+        check=False,
+    )

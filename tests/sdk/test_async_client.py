@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import subprocess
-import sys
 import textwrap
 import threading
 import weakref
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 
 from httpbed import Delay, HttpBed, Reply
+from looplag import loop_lags
 from oakdata import AsyncOakClient, Stats
 from oakdata.testing import MemoryTransport
 
@@ -30,30 +29,19 @@ from ._support import (
     assert_consistent,
     dropped_only,
     new_threads,
+    run_python,
 )
 
 # Generous: only an exit flush that waits out the whole slow server gets near it.
-SUBPROCESS_SECONDS = 60
 # Guards an await that must end by its own timeout: far below the back-off or request it
 # would otherwise wait out, far above what the timeout allows.
 BOUND_GUARD_SECONDS = 10.0
 
-TICK_SECONDS = 0.005
 LAG_BOUND_SECONDS = 0.05
 
 
 def _client(url: str, **options: Any) -> AsyncOakClient:
     return AsyncOakClient(SECRET_KEY, **{"host": url, **FAST_OPTIONS, **options})
-
-
-def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_SECONDS,
-        check=False,
-    )
 
 
 # ----------------------------------------------------------------------------- loops
@@ -218,16 +206,6 @@ def test_shutdown_returns_false_within_its_timeout_against_a_failing_server(
         assert stats.queued + stats.dropped["shutdown_timeout"] == 2
 
 
-async def _ticker(stop: asyncio.Event) -> list[float]:
-    loop = asyncio.get_running_loop()
-    lags = []
-    while not stop.is_set():
-        before = loop.time()
-        await asyncio.sleep(TICK_SECONDS)
-        lags.append(loop.time() - before - TICK_SECONDS)
-    return lags
-
-
 def test_the_loop_is_never_blocked_while_the_server_is_slow(bed: HttpBed):
     # A behaviour, not a benchmark: a blocking connect, write or read would stall the loop
     # for the server's whole delay (seconds); the bound only absorbs a busy CI machine.
@@ -243,7 +221,7 @@ def test_the_loop_is_never_blocked_while_the_server_is_slow(bed: HttpBed):
     async def main() -> tuple[list[float], bool, bool]:
         oak = _client(bed.url, flush_at=5, request_timeout=3.0)
         stop = asyncio.Event()
-        ticker = asyncio.create_task(_ticker(stop))
+        ticker = asyncio.create_task(loop_lags(stop))
         for n in range(40):
             oak.capture(f"user-{n % 7}", "page_viewed", {"n": n})  # a batch due every 5
             await asyncio.sleep(0.01)
@@ -292,7 +270,7 @@ def test_events_left_when_asyncio_run_returns_are_delivered_at_interpreter_exit(
 ):
     if first_request is not None:
         bed.script(first_request)
-    done = _run(CAPTURE_IN_A_LOOP_AND_EXIT, SECRET_KEY, bed.url, flush_seconds)
+    done = run_python(CAPTURE_IN_A_LOOP_AND_EXIT, SECRET_KEY, bed.url, flush_seconds)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     printed = done.stdout.split()
@@ -303,7 +281,7 @@ def test_events_left_when_asyncio_run_returns_are_delivered_at_interpreter_exit(
 
 def test_the_exit_flush_is_bounded_when_the_server_hangs(bed: HttpBed):
     bed.responder = lambda request: Delay(600)
-    done = _run(CAPTURE_IN_A_LOOP_AND_EXIT, SECRET_KEY, bed.url, "0")  # TimeoutExpired fails
+    done = run_python(CAPTURE_IN_A_LOOP_AND_EXIT, SECRET_KEY, bed.url, "0")  # TimeoutExpired fails
     assert done.returncode == 0, done.stderr
     assert SECRET_KEY not in done.stderr
 
@@ -312,7 +290,7 @@ def test_the_exit_flush_does_not_resend_what_shutdown_delivered(bed: HttpBed):
     script = CAPTURE_IN_A_LOOP_AND_EXIT.replace(
         "asyncio.run(main())", "asyncio.run(main())\nprint(asyncio.run(oak.shutdown(10)))"
     )
-    done = _run(script, SECRET_KEY, bed.url, "0")
+    done = run_python(script, SECRET_KEY, bed.url, "0")
     assert done.returncode == 0, done.stderr
     *uuids, shutdown_result = done.stdout.split()
     assert shutdown_result == "True"

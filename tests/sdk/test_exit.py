@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 import textwrap
 import weakref
 
 from httpbed import Delay, HttpBed
 from oakdata import OakClient
 
-from ._support import SECRET_KEY
+from ._support import SECRET_KEY, run_python
 
 # Generous: only a client that waits out the whole slow server and its retries gets near it.
-SUBPROCESS_SECONDS = 60
 
 CAPTURE_AND_EXIT = textwrap.dedent(
     """
@@ -29,18 +26,8 @@ CAPTURE_AND_EXIT = textwrap.dedent(
 )
 
 
-def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_SECONDS,
-        check=False,
-    )
-
-
 def test_events_captured_without_shutdown_are_flushed_at_interpreter_exit(bed: HttpBed):
-    done = _run(CAPTURE_AND_EXIT, SECRET_KEY, bed.url)
+    done = run_python(CAPTURE_AND_EXIT, SECRET_KEY, bed.url)
     assert done.returncode == 0, done.stderr
     printed = done.stdout.split()
     assert len(printed) == 5
@@ -49,14 +36,14 @@ def test_events_captured_without_shutdown_are_flushed_at_interpreter_exit(bed: H
 
 def test_the_exit_flush_is_bounded_when_the_server_hangs(bed: HttpBed):
     bed.responder = lambda request: Delay(600)
-    done = _run(CAPTURE_AND_EXIT, SECRET_KEY, bed.url)  # a TimeoutExpired here fails the test
+    done = run_python(CAPTURE_AND_EXIT, SECRET_KEY, bed.url)  # a TimeoutExpired here fails the test
     assert done.returncode == 0, done.stderr
     assert SECRET_KEY not in done.stderr
 
 
 def test_the_exit_flush_does_not_resend_what_shutdown_delivered(bed: HttpBed):
     script = CAPTURE_AND_EXIT + "print(oak.shutdown(timeout=10), flush=True)\n"
-    done = _run(script, SECRET_KEY, bed.url)
+    done = run_python(script, SECRET_KEY, bed.url)
     assert done.returncode == 0, done.stderr
     *uuids, shutdown_result = done.stdout.split()
     assert shutdown_result == "True"
@@ -104,7 +91,7 @@ def test_capturing_during_interpreter_exit_never_raises(bed: HttpBed):
         threading.Thread(target=spam, daemon=True).start()
         """
     )
-    done = _run(script, SECRET_KEY, bed.url)
+    done = run_python(script, SECRET_KEY, bed.url)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     early = done.stdout.split()[0]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from httpbed import CloseWithoutReply, HttpBed, PartialReply, Reply, ResetConnection
 
-from ._support import SECRET_KEY, WAIT_SECONDS, sdk_client
+from ._support import SECRET_KEY, WAIT_SECONDS, run_python, sdk_client
 
 PROPERTY_MARKER = "PropValue-Should-Never-Be-Logged-7731"
 KEY_BODY = SECRET_KEY.removeprefix("oak_sec_")
@@ -94,10 +92,7 @@ def test_the_oakdata_logger_has_only_a_null_handler_by_default(client_class):
             asyncio.run(done)
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, client_class.__name__],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
+    done = run_python(script, client_class.__name__)
     assert done.returncode == 0, done.stderr
     handlers, root_handlers = done.stdout.splitlines()
     assert handlers == "['NullHandler']"

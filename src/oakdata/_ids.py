@@ -2,9 +2,9 @@
 
 Ids follow RFC 9562's UUIDv7 with a dedicated counter (its "method 1"): 48 bits of Unix
 milliseconds, a 12-bit counter in rand_a, and 62 random bits in rand_b, drawn afresh each
-millisecond. The counter comes from itertools.count, whose next() is atomic, so threads
-never share a value; within one millisecond ids are unique while fewer than 4096 are made,
-far more than a process captures.
+millisecond. The counter is an itertools.cycle over its 4096 hex forms, whose next() is
+atomic, so threads never share a value; within one millisecond ids are unique while fewer
+than 4096 are made, far more than a process captures.
 
 Everything that depends only on the millisecond (the id around its counter, the timestamp
 down to the millisecond) is formatted once per millisecond and cached; a capture then
@@ -23,14 +23,15 @@ import time
 from collections.abc import Iterator
 from time import time_ns
 
-_counter = itertools.count()
-
 _VARIANT_BITS = 0b10 << 62
 # Looked up rather than formatted: four times cheaper than a format spec. Built from
 # itertools.product, in lexical (so numeric) order: a fifth of the import time of
 # formatting each entry.
 _HEX3 = tuple(map("".join, itertools.product("0123456789abcdef", repeat=3)))  # the counter
 _DIGITS3 = tuple(map("".join, itertools.product("0123456789", repeat=3)))  # microseconds
+
+# The 12-bit counter, already formatted: "000", "001", ... "fff", "000", ...
+_counter = itertools.cycle(_HEX3)
 
 RANDOM_POOL_SIZE = 64
 
@@ -59,7 +60,7 @@ def new_ids() -> tuple[str, str]:
         current = _enter_millisecond(now_ns // 1_000_000)
     _, head, tail, stamp = current
     return (
-        f"{head}{_HEX3[next(_counter) & 0xFFF]}{tail}",
+        f"{head}{next(_counter)}{tail}",
         f"{stamp}{_DIGITS3[now_ns // 1000 % 1000]}Z",
     )
 

@@ -99,6 +99,34 @@ def test_the_common_case_is_written_without_building_the_message(encoder, monkey
     assert "$lib" not in properties
 
 
+def test_a_known_event_name_is_written_as_when_it_was_first_checked(encoder, monkeypatch):
+    monkeypatch.setattr(_capture, "_known_events", {})
+    for name in NAMES:
+        for _ in range(2):
+            _, data = _capture.encode_capture(encoder, "u", name, {"a": 1}, None, None, None)
+            _same_but_ids(json.loads(data), _general(encoder, "u", name, {"a": 1}))
+    assert set(_capture._known_events) == set(NAMES)
+
+
+@pytest.mark.parametrize("event", [["unhashable"], " \t", "", "x" * 201], ids=repr)
+def test_an_invalid_event_name_is_invalid_input_every_time(encoder, monkeypatch, event):
+    monkeypatch.setattr(_capture, "_known_events", {})
+    for _ in range(2):
+        with pytest.raises(_message.InvalidInput, match="event"):
+            _capture.encode_capture(encoder, "u", event, None, None, None, None)
+    assert not _capture._known_events
+
+
+def test_the_known_event_names_are_bounded(encoder, monkeypatch):
+    monkeypatch.setattr(_capture, "_known_events", {})
+    monkeypatch.setattr(_capture, "MAX_KNOWN_EVENTS", 3)
+    names = [f"event {i}" for i in range(5)]
+    for name in names * 2:
+        _, data = _capture.encode_capture(encoder, "u", name, None, None, None, None)
+        assert json.loads(data)["event"] == name
+    assert list(_capture._known_events) == names[:3]
+
+
 def test_queued_bytes_hold_no_memory_beyond_their_size(encoder):
     # orjson writes into a 4 KiB buffer; a queue of bytes that kept it would hold it all.
     properties = PROPERTIES["the bench event"]

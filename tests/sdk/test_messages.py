@@ -169,11 +169,22 @@ def test_capture_returns_none_and_counts_invalid_input_when_distinct_id_is_empty
 
 @pytest.mark.parametrize(
     ("distinct_id", "event"),
-    [(None, "e"), ("u", ""), ("u", None), ("x" * 201, "e"), ("u", "x" * 201), (1.5, "e")],
+    [
+        (None, "e"),
+        ("u", ""),
+        ("u", None),
+        ("x" * 201, "e"),
+        ("u", "x" * 201),
+        (1.5, "e"),
+        (" \t", "e"),
+        ("u", " \t"),
+        ("u", ["an", "unhashable", "name"]),
+    ],
 )
 def test_capture_drops_invalid_ids_and_event_names_as_invalid_input(oak, distinct_id, event):
-    assert oak.capture(distinct_id, event) is None
-    dropped_only(oak.stats(), invalid_input=1)
+    for _ in range(2):  # the second time too: nothing invalid is remembered as checked
+        assert oak.capture(distinct_id, event) is None
+    dropped_only(oak.stats(), invalid_input=2)
 
 
 def test_ids_of_exactly_200_characters_are_accepted(bed: HttpBed, oak):

@@ -17,6 +17,7 @@ from urllib.request import (  # type: ignore[attr-defined]  # untyped in typeshe
 )
 
 from .._wire import NetworkError, Request, Response
+from ._response import FastHeadersResponse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,13 +37,15 @@ _STALE_CONNECTION_ERRORS = (
 
 
 class _HTTPConnection(http.client.HTTPConnection):
-    """Writes a request's head and body to the socket at once.
+    """Writes a request's head and body to the socket at once, and reads the answer's
+    headers without the email package (see _response).
 
     http.client writes them separately. Each write lets go of the GIL, and a sender thread
     that takes it back from a thread busy capturing waits up to the switch interval (5 ms)
     for it: one write fewer per batch is a wait fewer while the app captures.
     """
 
+    response_class = FastHeadersResponse
     _body_follows = False
     _head: bytes | None = None
 

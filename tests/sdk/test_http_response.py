@@ -1,0 +1,252 @@
+"""The transport reads answers with http.client, their headers without the email package:
+the same headers as http.client's own parse, and every way an answer's body can end."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import threading
+from collections import deque
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from oakdata._wire import Request, Response
+from oakdata.transports._response import FastHeadersResponse, parse_header_lines
+from oakdata.transports.http import HttpTransport
+
+HEADERS = {"Authorization": "Bearer oak_sec_x", "Content-Type": "application/json"}
+BODY = b'{"batch":[],"sent_at":"2026-01-01T00:00:00.000000Z"}'
+ACCEPTED = b'{"accepted":0,"duplicates":0,"rejected":[]}'
+
+
+def _both_ways(block: bytes) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    ours = parse_header_lines(http.client._read_headers(io.BytesIO(block)))  # type: ignore[attr-defined]
+    theirs = http.client.parse_headers(io.BytesIO(block))
+    return list(ours.items()), list(theirs.items())
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"\r\n",
+        b"Content-Type: application/json\r\nContent-Length: 54\r\n\r\n",
+        b"Retry-After:7\r\nX-Spaced:   padded value  \r\n\r\n",
+        b"Set-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n",  # repeated, in either case
+        b"X-Folded: first\r\n  second\r\n\tthird\r\nX-After: 1\r\n\r\n",  # obsolete folding
+        b"X-Latin: caf\xe9\r\nX-Empty:\r\nX-Colons: a:b:c\r\n\r\n",
+        b"Content-Length: 2\n\n",  # bare LF line ends
+    ],
+    ids=["none", "plain", "spacing", "repeated", "folded", "latin-1 and edge values", "LF"],
+)
+def test_headers_read_as_http_client_reads_them(block: bytes):
+    ours, theirs = _both_ways(block)
+    assert ours == theirs
+
+
+header_names = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1)
+header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=30)
+
+
+@given(
+    st.lists(
+        st.tuples(header_names.filter(lambda name: ":" not in name), header_values),
+        max_size=8,
+    )
+)
+def test_any_well_formed_header_block_reads_as_http_client_reads_it(fields):
+    block = b"".join(f"{name}: {value}\r\n".encode("latin-1") for name, value in fields)
+    ours, theirs = _both_ways(block + b"\r\n")
+    assert ours == theirs
+
+
+def test_a_line_that_is_no_header_is_skipped():
+    lines = [b"X-Good: 1\r\n", b"no colon here\r\n", b"Bad Name: x\r\n", b"X-Next: 2\r\n", b"\r\n"]
+    assert list(parse_header_lines(lines).items()) == [("X-Good", "1"), ("X-Next", "2")]
+
+
+class BytesSocket:
+    """An answer's bytes where http.client reads a socket from: its makefile()."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return io.BytesIO(self.data)
+
+
+def _read(response_class: type[http.client.HTTPResponse], answer: bytes) -> tuple[object, ...]:
+    response = response_class(BytesSocket(answer), method="POST")  # type: ignore[arg-type]
+    response.begin()
+    state = (response.status, response.reason, response.version, response.chunked)
+    state += (response.length, response.will_close, list(response.getheaders()))
+    return (*state, response.read())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\n\r\n{} until the connection closes",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\nContent-Length: 9\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 503 Unavailable\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+    ids=[
+        "length",
+        "no length",
+        "negative length",
+        "bad length",
+        "chunked",
+        "chunked over length",
+        "no content",
+        "connection close",
+        "1.0",
+        "1.0 keep-alive",
+        "100 continue",
+    ],
+)
+def test_an_answer_begins_as_with_http_clients_own_response(answer: bytes):
+    assert _read(FastHeadersResponse, answer) == _read(http.client.HTTPResponse, answer)
+
+
+def test_an_unknown_protocol_is_refused_as_http_client_refuses_it():
+    with pytest.raises(http.client.UnknownProtocol):
+        _read(FastHeadersResponse, b"HTTP/2.0 200 OK\r\n\r\n")
+
+
+class ScriptedServer:
+    """Answers each request on 127.0.0.1 with the next scripted bytes, as they are; closes
+    the connection after an answer scripted with close=True. Counts connections."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/api/oak/ingest"
+        self.answers: deque[tuple[bytes, bool]] = deque()
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def script(self, answer: bytes, *, close: bool = False) -> None:
+        self.answers.append((answer, close))
+
+    def close(self) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below (Linux)
+        self._listener.close()
+        self._thread.join(5)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            self.connections += 1
+            with connection:
+                connection.settimeout(5)
+                while self.answers and self._read_request(connection):
+                    answer, close = self.answers.popleft()
+                    connection.sendall(answer)
+                    if close:
+                        break
+
+    @staticmethod
+    def _read_request(connection: socket.socket) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(
+            next(
+                line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+            ).split(b":")[1]
+        )
+        while len(body) < length:
+            body += connection.recv(65536)
+        return True
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    scripted = ScriptedServer()
+    yield scripted
+    scripted.close()
+
+
+def _send_twice(server: ScriptedServer) -> list[Response]:
+    transport = HttpTransport()
+    try:
+        results = [transport.send(Request(server.url, HEADERS, BODY, timeout=5)) for _ in range(2)]
+    finally:
+        transport.close()
+    assert all(isinstance(result, Response) for result in results), results
+    return results  # type: ignore[return-value]
+
+
+def test_an_answer_of_known_length_keeps_the_connection(server: ScriptedServer):
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED)
+    server.script(answer)
+    server.script(answer)
+    results = _send_twice(server)
+    assert [(result.status, result.body) for result in results] == [(200, ACCEPTED)] * 2
+    assert server.connections == 1
+
+
+def test_a_chunked_answer_is_read_whole_and_keeps_the_connection(server: ScriptedServer):
+    chunks = b"10\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+        ACCEPTED[:16],
+        len(ACCEPTED) - 16,
+        ACCEPTED[16:],
+    )
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
+    server.script(chunked)
+    server.script(chunked)
+    results = _send_twice(server)
+    assert [result.body for result in results] == [ACCEPTED, ACCEPTED]
+    assert server.connections == 1
+
+
+def test_an_answer_that_closes_the_connection_is_followed_by_a_new_one(server: ScriptedServer):
+    server.script(
+        b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 7\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+        close=True,
+    )
+    server.script(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED))
+    first, second = _send_twice(server)
+    assert (first.status, first.headers["retry-after"], first.body) == (503, "7", b"{}")
+    assert (second.status, second.body) == (200, ACCEPTED)
+    assert server.connections == 2
+
+
+def test_an_http_1_0_answer_without_length_is_read_until_the_connection_closes(
+    server: ScriptedServer,
+):
+    for _ in range(2):
+        server.script(
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + ACCEPTED, close=True
+        )
+    results = _send_twice(server)
+    assert [result.body for result in results] == [ACCEPTED, ACCEPTED]
+    assert server.connections == 2
+
+
+def test_an_interim_100_continue_is_skipped(server: ScriptedServer):
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED)
+    server.script(b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n" + answer)
+    server.script(answer)
+    first, _ = _send_twice(server)
+    assert (first.status, first.body) == (200, ACCEPTED)
+    assert "x-interim" not in first.headers

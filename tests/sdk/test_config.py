@@ -9,7 +9,8 @@ import pytest
 
 from httpbed import HttpBed, Reply
 from oakdata import OakClient
-from oakdata._delivery import GZIP_LEVEL, gzip_compress
+from oakdata._batching import build_body
+from oakdata._delivery import GZIP_LEVEL, MIN_GZIP_BYTES, gzip_compress
 
 from ._support import SECRET_KEY, WAIT_SECONDS
 
@@ -39,9 +40,7 @@ def test_flush_at_below_one_raises_value_error(bed: HttpBed, flush_at: int, new_
         new_client(SECRET_KEY, host=bed.url, flush_at=flush_at)
 
 
-@pytest.mark.parametrize(
-    "option", ["flush_interval", "request_timeout", "retry_initial_delay"]
-)
+@pytest.mark.parametrize("option", ["flush_interval", "request_timeout", "retry_initial_delay"])
 def test_a_negative_duration_raises_value_error(bed: HttpBed, option: str, new_client):
     with pytest.raises(ValueError, match=option):
         new_client(SECRET_KEY, host=bed.url, **{option: -1.0})
@@ -57,9 +56,7 @@ def test_a_host_that_is_not_an_http_url_raises_value_error(host: str, new_client
 
 
 def test_construction_errors_never_contain_the_secret_key(new_client):
-    for options in (
-        {"flush_at": 0}, {"flush_interval": -1}, {"host": "nope"}, {"max_retries": -1}
-    ):
+    for options in ({"flush_at": 0}, {"flush_interval": -1}, {"host": "nope"}, {"max_retries": -1}):
         with pytest.raises(ValueError, match=r".") as excinfo:
             new_client(SECRET_KEY, **options)
         assert SECRET_KEY not in str(excinfo.value)
@@ -121,11 +118,27 @@ def test_ingest_path_changes_the_path_posted_to(bed: HttpBed, make_client):
 
 def test_gzip_is_on_by_default(bed: HttpBed, make_client):
     oak = make_client()
-    oak.capture("u", "e")
+    oak.capture("u", "e", {"text": "x" * MIN_GZIP_BYTES})
     oak.flush(timeout=WAIT_SECONDS)
     (request,) = bed.requests
     assert request.header("Content-Encoding") == "gzip"
     assert json.loads(gzip.decompress(request.raw_body))["batch"][0]["event"] == "e"
+
+
+@pytest.mark.parametrize("size", [MIN_GZIP_BYTES - 1, MIN_GZIP_BYTES])
+def test_only_a_body_of_min_gzip_bytes_or_more_is_compressed(bed: HttpBed, make_client, size):
+    oak = make_client()
+    envelope = len(build_body([b""], "2026-01-01T00:00:00.000000Z"))
+    oak.capture("u", "e")  # the message's own size, to pad it to the body size wanted
+    oak.flush(timeout=WAIT_SECONDS)
+    message = len(bed.requests[0].raw_body) - envelope
+    padding = size - envelope - message - len(',"p":""')
+    oak.capture("u", "e", {"p": "x" * padding})
+    oak.flush(timeout=WAIT_SECONDS)
+    request = bed.requests[1]
+    assert len(request.body) == size
+    compressed = request.header("Content-Encoding") == "gzip"
+    assert compressed is (size >= MIN_GZIP_BYTES)
 
 
 def test_gzip_false_sends_plain_json(bed: HttpBed, make_client):

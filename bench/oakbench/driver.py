@@ -299,9 +299,9 @@ def sink_round_trip_ms(port: int, requests: int = 300) -> float:
 
 
 def http_client_round_trip_ms(port: int, requests: int = 300) -> float:
-    """p50 of the same request made with http.client on a kept-alive connection: the floor
-    of the serverless figure for an SDK that sends through http.client, as all three do
-    (posthog and segment by way of requests and urllib3)."""
+    """p50 of the same request made with http.client on a kept-alive connection: what an
+    SDK that sends through http.client as it stands pays per request (posthog and segment,
+    by way of requests and urllib3; oakdata's transport trims it, see transports/http.py)."""
     body = oak_body(1)
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     timings = []

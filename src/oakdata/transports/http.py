@@ -37,12 +37,12 @@ _STALE_CONNECTION_ERRORS = (
 
 
 class _HTTPConnection(http.client.HTTPConnection):
-    """Writes a request's head and body to the socket at once, and reads the answer's
-    headers without the email package (see _response).
+    """Writes a request's head and body to the socket at once; reads the answer's headers
+    without the email package (see _response).
 
-    http.client writes them separately. Each write lets go of the GIL, and a sender thread
-    that takes it back from a thread busy capturing waits up to the switch interval (5 ms)
-    for it: one write fewer per batch is a wait fewer while the app captures.
+    http.client writes the head and the body separately. Each write lets go of the GIL, and
+    a sender thread that takes it back from a thread busy capturing waits up to the switch
+    interval (5 ms) for it: one write fewer per batch is a wait fewer while the app captures.
     """
 
     response_class = FastHeadersResponse

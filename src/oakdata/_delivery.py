@@ -7,14 +7,13 @@ their own way of waiting, so the retry, split and drop rules exist once.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-import zlib
 from collections.abc import Generator, Sequence
 
 from . import _log, _stats
 from ._batching import build_body
+from ._compression import MIN_GZIP_BYTES, gzip_compress
 from ._config import Config
 from ._ids import rfc3339
 from ._retry import backoff_delay, retry_after_delay
@@ -23,40 +22,8 @@ from ._version import __version__
 from ._wire import NetworkError, Request, Response
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-GZIP_LEVEL = 1
-# A smaller body is sent as it is: with the request's head it fits in one 1,500-byte
-# packet compressed or not, and compressing even one event costs about 18 us.
-MIN_GZIP_BYTES = 1024
 # Cause strings from a server are shown in logs; keep them to one short line.
 MAX_CAUSE_CHARS = 200
-
-
-def gzip_compress(body: bytes) -> bytes:
-    """body in a gzip container, with zlib's window sized to the body.
-
-    Back-references cannot reach before the body's start, so a window no larger than the
-    body compresses exactly as well as the 32 KiB default; but zlib allocates and clears
-    its window and tables on every call, which costs a one-event request more than its
-    compression (about 70 us against 12 us on the bench machine). 16 + bits asks for the
-    gzip container; zlib takes no window under 2**9.
-    """
-    window_bits = min(15, max(9, (len(body) - 1).bit_length()))
-    return _deflate(body, 16 + window_bits)
-
-
-if sys.version_info >= (3, 11):
-
-    def _deflate(body: bytes, wbits: int) -> bytes:
-        # One call, where compressobj takes two: each lets go of the GIL while zlib works,
-        # and a sender thread that takes the GIL back from a thread busy capturing waits
-        # up to the switch interval (5 ms) for it.
-        return zlib.compress(body, GZIP_LEVEL, wbits)
-
-else:  # zlib.compress takes wbits from Python 3.11 on
-
-    def _deflate(body: bytes, wbits: int) -> bytes:
-        packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, wbits)
-        return packer.compress(body) + packer.flush()
 
 
 # Actions and outcomes are tiny slotted classes, not dataclasses: see _wire.

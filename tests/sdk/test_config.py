@@ -10,7 +10,7 @@ import pytest
 from httpbed import HttpBed, Reply
 from oakdata import OakClient
 from oakdata._batching import build_body
-from oakdata._delivery import GZIP_LEVEL, MIN_GZIP_BYTES, gzip_compress
+from oakdata._compression import MIN_GZIP_BYTES
 
 from ._support import SECRET_KEY, WAIT_SECONDS
 
@@ -187,13 +187,3 @@ def test_the_threaded_client_refuses_an_async_transport_at_construction():
 
     with pytest.raises(ValueError, match="use AsyncOakClient"):
         OakClient(SECRET_KEY, transport=AsyncHttpTransport())
-
-
-@pytest.mark.parametrize("size", [1, 511, 512, 513, 40_000, 1024 * 1024])
-def test_a_body_of_any_size_compresses_as_well_as_with_the_default_window(size: int):
-    # JSON-like text with repeats near and far, like a batch of similar events.
-    words = [f'{{"event":"e{i % 37}","n":{i * 7919 % 1000}}}' for i in range(size // 20 + 1)]
-    body = ",".join(words).encode()[:size]
-    packed = gzip_compress(body)
-    assert gzip.decompress(packed) == body
-    assert len(packed) <= len(gzip.compress(body, compresslevel=GZIP_LEVEL)) + 8

@@ -7,8 +7,9 @@ their parse is a split at the first colon.
 
 Only that parse is ours. The lines are read by http.client's own reader, with its limits
 on line length and count, into its own HTTPMessage; begin() below is http.client's, the
-same in Python 3.10 to 3.13, with that one call replaced; reading the body (by length,
-chunked, or until the connection closes) is untouched.
+same in Python 3.10 to 3.13, with that one call replaced and its debug prints left out
+(nothing here sets a debug level); reading the body (by length, chunked, or until the
+connection closes) is untouched.
 """
 
 from __future__ import annotations

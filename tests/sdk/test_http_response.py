@@ -1,21 +1,24 @@
 """The transport reads answers with http.client, their headers without the email package:
-the same headers as http.client's own parse, and every way an answer's body can end."""
+the same headers as http.client's own parse. Both transports, the blocking one and the
+asyncio one, read every way an answer's body can end, from a real socket."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oakdata._wire import Request, Response
+from oakdata._wire import NetworkError, Request, Response
 from oakdata.transports._response import FastHeadersResponse, parse_header_lines
+from oakdata.transports.async_http import AsyncHttpTransport
 from oakdata.transports.http import HttpTransport
 
 HEADERS = {"Authorization": "Bearer oak_sec_x", "Content-Type": "application/json"}
@@ -185,26 +188,58 @@ def server() -> Iterator[ScriptedServer]:
     scripted.close()
 
 
-def _send_twice(server: ScriptedServer) -> list[Response]:
+SendTwice = Callable[[ScriptedServer], list[Response]]
+
+
+def _send_twice_blocking(server: ScriptedServer) -> list[Response | NetworkError]:
     transport = HttpTransport()
     try:
-        results = [transport.send(Request(server.url, HEADERS, BODY, timeout=5)) for _ in range(2)]
+        return [transport.send(Request(server.url, HEADERS, BODY, timeout=5)) for _ in range(2)]
     finally:
         transport.close()
-    assert all(isinstance(result, Response) for result in results), results
-    return results  # type: ignore[return-value]
 
 
-def test_an_answer_of_known_length_keeps_the_connection(server: ScriptedServer):
+def _send_twice_async(server: ScriptedServer) -> list[Response | NetworkError]:
+    async def send() -> list[Response | NetworkError]:
+        transport = AsyncHttpTransport()
+        try:
+            return [
+                await transport.send(Request(server.url, HEADERS, BODY, timeout=5))
+                for _ in range(2)
+            ]
+        finally:
+            await transport.aclose()
+
+    return asyncio.run(send())
+
+
+@pytest.fixture(params=["http.client", "asyncio"])
+def send_twice(request: pytest.FixtureRequest) -> SendTwice:
+    """Two requests in a row through one transport, each answered as the server scripts."""
+    send = _send_twice_blocking if request.param == "http.client" else _send_twice_async
+
+    def send_and_check(server: ScriptedServer) -> list[Response]:
+        results = send(server)
+        assert all(isinstance(result, Response) for result in results), results
+        return results  # type: ignore[return-value]
+
+    return send_and_check
+
+
+def test_an_answer_of_known_length_keeps_the_connection(
+    server: ScriptedServer, send_twice: SendTwice
+):
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED)
     server.script(answer)
     server.script(answer)
-    results = _send_twice(server)
+    results = send_twice(server)
     assert [(result.status, result.body) for result in results] == [(200, ACCEPTED)] * 2
     assert server.connections == 1
 
 
-def test_a_chunked_answer_is_read_whole_and_keeps_the_connection(server: ScriptedServer):
+def test_a_chunked_answer_is_read_whole_and_keeps_the_connection(
+    server: ScriptedServer, send_twice: SendTwice
+):
     chunks = b"10\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (
         ACCEPTED[:16],
         len(ACCEPTED) - 16,
@@ -213,40 +248,66 @@ def test_a_chunked_answer_is_read_whole_and_keeps_the_connection(server: Scripte
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
     server.script(chunked)
     server.script(chunked)
-    results = _send_twice(server)
+    results = send_twice(server)
     assert [result.body for result in results] == [ACCEPTED, ACCEPTED]
     assert server.connections == 1
 
 
-def test_an_answer_that_closes_the_connection_is_followed_by_a_new_one(server: ScriptedServer):
+def test_an_answer_that_closes_the_connection_is_followed_by_a_new_one(
+    server: ScriptedServer, send_twice: SendTwice
+):
     server.script(
         b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 7\r\n"
         b"Content-Length: 2\r\n\r\n{}",
         close=True,
     )
     server.script(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED))
-    first, second = _send_twice(server)
+    first, second = send_twice(server)
     assert (first.status, first.headers["retry-after"], first.body) == (503, "7", b"{}")
     assert (second.status, second.body) == (200, ACCEPTED)
     assert server.connections == 2
 
 
 def test_an_http_1_0_answer_without_length_is_read_until_the_connection_closes(
-    server: ScriptedServer,
+    server: ScriptedServer, send_twice: SendTwice
 ):
     for _ in range(2):
         server.script(
             b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + ACCEPTED, close=True
         )
-    results = _send_twice(server)
+    results = send_twice(server)
     assert [result.body for result in results] == [ACCEPTED, ACCEPTED]
     assert server.connections == 2
 
 
-def test_an_interim_100_continue_is_skipped(server: ScriptedServer):
+def test_an_interim_100_continue_is_skipped(server: ScriptedServer, send_twice: SendTwice):
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED)
     server.script(b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n" + answer)
     server.script(answer)
-    first, _ = _send_twice(server)
+    first, _ = send_twice(server)
     assert (first.status, first.body) == (200, ACCEPTED)
     assert "x-interim" not in first.headers
+
+
+def test_a_no_content_answer_has_no_body_and_keeps_the_connection(
+    server: ScriptedServer, send_twice: SendTwice
+):
+    server.script(b"HTTP/1.1 204 No Content\r\n\r\n")
+    server.script(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED))
+    first, second = send_twice(server)
+    assert (first.status, first.body) == (204, b"")
+    assert (second.status, second.body) == (200, ACCEPTED)
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize("length", [b"-1", b"two"])
+def test_a_length_that_is_no_length_is_read_until_the_connection_closes(
+    server: ScriptedServer, send_twice: SendTwice, length: bytes
+):
+    for _ in range(2):
+        server.script(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n%s" % (length, ACCEPTED), close=True
+        )
+    results = send_twice(server)
+    assert [result.body for result in results] == [ACCEPTED, ACCEPTED]
+    assert server.connections == 2

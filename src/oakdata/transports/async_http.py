@@ -111,7 +111,7 @@ class AsyncHttpTransport:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.body)
         await writer.drain()
         status, headers = await _read_head(reader)
-        body, reusable = await _read_body(reader, headers)
+        body, reusable = await _read_body(reader, status, headers)
         if not reusable or headers.get("connection", "").lower() == "close":
             await self.aclose()
         return Response(status, headers, body)
@@ -145,6 +145,15 @@ class AsyncHttpTransport:
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    """The final answer's status and headers; interim 1xx answers (a 100 Continue, which
+    a server or proxy may send unasked) are read past, as http.client does."""
+    while True:
+        status, headers = await _read_one_head(reader)
+        if not 100 <= status < 200:
+            return status, headers
+
+
+async def _read_one_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
     status_line = (await reader.readline()).decode("latin-1")
     if not status_line:
         raise asyncio.IncompleteReadError(b"", None)
@@ -163,8 +172,14 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]
     raise _ProtocolError("too many header lines")
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> tuple[bytes, bool]:
-    """(body, whether the connection can carry another request)."""
+async def _read_body(
+    reader: asyncio.StreamReader, status: int, headers: dict[str, str]
+) -> tuple[bytes, bool]:
+    """(body, whether the connection can carry another request), by http.client's rules:
+    no body for 204 and 304; chunked; else Content-Length, unless it is not a length;
+    else the body runs to the end of the connection."""
+    if status in (204, 304):
+        return b"", True
     if headers.get("transfer-encoding", "").lower() == "chunked":
         chunks: list[bytes] = []
         size = 0
@@ -178,13 +193,28 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> t
             chunks.append(await reader.readexactly(length))
             size += length
             await reader.readexactly(2)
-    if "content-length" in headers:
-        length = int(headers["content-length"])
-        if length > MAX_RESPONSE_BYTES:
+    declared = _content_length(headers)
+    if declared is not None:
+        if declared > MAX_RESPONSE_BYTES:
             return await reader.readexactly(MAX_RESPONSE_BYTES), False
-        return await reader.readexactly(length), True
-    # Neither: the body runs to the end of the connection.
-    return await reader.read(MAX_RESPONSE_BYTES), False
+        return await reader.readexactly(declared), True
+    body = bytearray()
+    while len(body) < MAX_RESPONSE_BYTES:
+        chunk = await reader.read(MAX_RESPONSE_BYTES - len(body))
+        if not chunk:
+            break  # the connection's end, and the body's
+        body += chunk
+    return bytes(body), False
+
+
+def _content_length(headers: dict[str, str]) -> int | None:
+    """The Content-Length, or None where there is none or it is no length (http.client
+    then reads to the end of the connection too)."""
+    try:
+        length = int(headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+    return length if length >= 0 else None
 
 
 def _describe(exc: BaseException) -> str:

@@ -311,3 +311,21 @@ def test_a_length_that_is_no_length_is_read_until_the_connection_closes(
     results = send_twice(server)
     assert [result.body for result in results] == [ACCEPTED, ACCEPTED]
     assert server.connections == 2
+
+
+def test_a_folded_header_and_a_chunked_trailer_are_read_past(
+    server: ScriptedServer, send_twice: SendTwice
+):
+    chunks = b"%x\r\n%s\r\n0\r\nX-Checksum: 1\r\n\r\n" % (len(ACCEPTED), ACCEPTED)
+    for retry_after in (b"7", b"8"):
+        server.script(
+            b"HTTP/1.1 503 Unavailable\r\nX-Folded: first\r\n second\r\nRetry-After: %s\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n%s" % (retry_after, chunks)
+        )
+    first, second = send_twice(server)
+    assert [(r.status, r.headers["retry-after"], r.body) for r in (first, second)] == [
+        (503, "7", ACCEPTED),
+        (503, "8", ACCEPTED),
+    ]
+    assert first.headers["x-folded"].split() == ["first", "second"]
+    assert server.connections == 1

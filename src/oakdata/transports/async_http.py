@@ -161,14 +161,19 @@ async def _read_one_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, s
     if len(fields) < 2 or not fields[0].startswith("HTTP/1.") or not fields[1].isdigit():
         raise _ProtocolError("not an HTTP/1.x status line")
     headers: dict[str, str] = {}
+    name = ""
     for _ in range(MAX_HEADER_LINES):
         line = (await reader.readline()).decode("latin-1")
         if line in ("\r\n", "\n"):
             return int(fields[1]), headers
         if not line:
             raise asyncio.IncompleteReadError(b"", None)
+        if line[:1] in (" ", "\t") and name:
+            headers[name] += " " + line.strip()  # an obsolete folded line continues it
+            continue
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        name = name.strip().lower()
+        headers[name] = value.strip()
     raise _ProtocolError("too many header lines")
 
 
@@ -186,7 +191,7 @@ async def _read_body(
         while True:
             length = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
             if length == 0:
-                await reader.readline()  # the blank line after the last chunk (no trailers)
+                await _read_trailer(reader)
                 return b"".join(chunks), True
             if size + length > MAX_RESPONSE_BYTES:
                 return b"".join(chunks), False
@@ -205,6 +210,15 @@ async def _read_body(
             break  # the connection's end, and the body's
         body += chunk
     return bytes(body), False
+
+
+async def _read_trailer(reader: asyncio.StreamReader) -> None:
+    """Past the trailer fields after the last chunk, if any, and the blank line."""
+    for _ in range(MAX_HEADER_LINES):
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            return
+    raise _ProtocolError("too many trailer lines")
 
 
 def _content_length(headers: dict[str, str]) -> int | None:

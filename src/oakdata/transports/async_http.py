@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .._aio import within
 from .._wire import NetworkError, Request, Response
+from ._response import parse_header_lines
 from .http import MAX_RESPONSE_BYTES, HttpTransport, describe_error, proxy_for
 
 MAX_HEADER_LINES = 100
@@ -112,7 +113,7 @@ class AsyncHttpTransport:
         await writer.drain()
         status, headers = await _read_head(reader)
         body, reusable = await _read_body(reader, status, headers)
-        if not reusable or headers.get("connection", "").lower() == "close":
+        if not reusable or headers.get("connection", "").strip().lower() == "close":
             await self.aclose()
         return Response(status, headers, body)
 
@@ -160,20 +161,16 @@ async def _read_one_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, s
     fields = status_line.split(None, 2)
     if len(fields) < 2 or not fields[0].startswith("HTTP/1.") or not fields[1].isdigit():
         raise _ProtocolError("not an HTTP/1.x status line")
-    headers: dict[str, str] = {}
-    name = ""
+    lines: list[bytes] = []
     for _ in range(MAX_HEADER_LINES):
-        line = (await reader.readline()).decode("latin-1")
-        if line in ("\r\n", "\n"):
-            return int(fields[1]), headers
+        line = await reader.readline()
         if not line:
             raise asyncio.IncompleteReadError(b"", None)
-        if line[:1] in (" ", "\t") and name:
-            headers[name] += " " + line.strip()  # an obsolete folded line continues it
-            continue
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        headers[name] = value.strip()
+        lines.append(line)
+        if line in (b"\r\n", b"\n"):
+            # Parsed as the blocking transport parses them: folded lines and all.
+            headers = parse_header_lines(lines)
+            return int(fields[1]), {name.lower(): value for name, value in headers.items()}
     raise _ProtocolError("too many header lines")
 
 
@@ -185,7 +182,7 @@ async def _read_body(
     else the body runs to the end of the connection."""
     if status in (204, 304):
         return b"", True
-    if headers.get("transfer-encoding", "").lower() == "chunked":
+    if headers.get("transfer-encoding", "").strip().lower() == "chunked":
         chunks: list[bytes] = []
         size = 0
         while True:

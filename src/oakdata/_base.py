@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from . import _lifecycle, _log, _message, _stats
 from ._batching import MAX_MESSAGE_BYTES, take_batch
-from ._capture import encode_capture
+from ._capture import capture_encoder
 from ._config import (
     DEFAULT_FLUSH_AT,
     DEFAULT_FLUSH_INTERVAL,
@@ -80,6 +80,7 @@ class BaseClient:
             _log.enable_debug()
         self._counters = Counters()
         self._encoder = Encoder(_lifecycle.TypeWarnings().warn)
+        self._encode_capture = capture_encoder(self._encoder)
         self._closed = False
         self._close_lock = threading.RLock()
         self._start(transport)
@@ -102,8 +103,8 @@ class BaseClient:
     ) -> str | None:
         """Queue an event; return its uuid, or None if it was dropped (see stats())."""
         return self._enqueue(
-            "capture", encode_capture, self._encoder, distinct_id, event, properties, groups,
-            timestamp, uuid,
+            "capture", self._encode_capture, distinct_id, event, properties, groups, timestamp,
+            uuid,
         )  # fmt: skip
 
     def identify(self, distinct_id: str | int, properties: Any = None) -> str | None:

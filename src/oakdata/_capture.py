@@ -10,11 +10,17 @@ json encoder uses, and the library's properties join the properties' JSON as tex
 Anything else, or anything that form cannot encode (NaN, a cycle, a lone surrogate), is
 built by _message.capture and encoded whole, the general way; tests check that both ways
 give the same JSON value.
+
+Where the compiled module is there (_compiled), capture_encoder returns its form of the
+first branch, which hands everything else to encode_capture.
 """
 
 from __future__ import annotations
 
+from types import MethodType
+
 from . import _message
+from ._compiled import speedups
 from ._encoding import Encoder
 from ._ids import new_ids
 from ._message import LIB_NAME, MAX_ID_LENGTH
@@ -22,7 +28,13 @@ from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TypeGuard
+
+    from ._speedups import CaptureEncoder
+
+    # (distinct_id, event, properties, groups, timestamp, uuid) -> (uuid, JSON bytes)
+    CaptureForm = Callable[[object, object, object, object, object, object], tuple[str, bytes]]
 
 # Added to every capture's properties (the general way sets the same two keys), and the
 # message's end: after the properties' own members, or as the only ones.
@@ -35,6 +47,26 @@ ONLY_LIB_PROPERTIES = f"{{{LIB_MEMBERS}}}}}"
 # the limit (an app that puts ids in its event names) are checked every time.
 MAX_KNOWN_EVENTS = 1024
 _known_events: dict[str, str] = {}
+
+
+def capture_encoder(encoder: Encoder, *, compiled: bool = True) -> CaptureForm:
+    """encode_capture with its encoder given: the compiled form where there is one."""
+    general: CaptureForm = MethodType(encode_capture, encoder)
+    dumps, default, option, chunks = encoder.parts()
+    if speedups is None or not compiled or (dumps is None and chunks is None):
+        return general
+    compiled_form: CaptureEncoder = speedups.CaptureEncoder(
+        general,
+        dumps,
+        default,
+        option,
+        chunks,
+        TAIL.encode(),
+        ONLY_LIB_PROPERTIES.encode(),
+        MAX_ID_LENGTH,
+        MAX_KNOWN_EVENTS,
+    )
+    return compiled_form.encode
 
 
 def encode_capture(

@@ -9,6 +9,7 @@ from typing import Any
 
 OAK = "oakdata"
 SPEEDUPS = "oakdata[speedups]"
+PURE = "oakdata, pure Python"  # no target: the fallback where the compiled module is not built
 PEERS = ("posthog", "segment")
 
 

@@ -85,6 +85,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "version": client.version,
         "orjson_installed": importlib.util.find_spec("orjson") is not None,
     }
+    if sdk == "oakdata":
+        from oakdata import _compiled
+
+        result["compiled"] = _compiled.speedups is not None
     if scenario == "memory":
         control.reset("slow", latency=STALL_SECONDS)
         result.update(memory(client, ids, props, events))

@@ -1,6 +1,7 @@
-"""The transport reads answers with http.client, their headers without the email package:
-the same headers as http.client's own parse. Both transports, the blocking one and the
-asyncio one, read every way an answer's body can end, from a real socket."""
+"""Answers are read by http.client's rules: headers without the email package but as
+http.client's own parse reads them (through a proxy, where http.client reads the answer);
+and both transports, the blocking one and the asyncio one, read every way an answer's
+body can end, broken answers included, from a real socket, plain and TLS."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import asyncio
 import http.client
 import io
 import socket
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 
 import pytest
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -131,9 +134,11 @@ class ScriptedServer:
     """Answers each request on 127.0.0.1 with the next scripted bytes, as they are; closes
     the connection after an answer scripted with close=True. Counts connections."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/api/oak/ingest"
+        self._tls = tls
+        scheme = "http" if tls is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/api/oak/ingest"
         self.answers: deque[tuple[bytes, bool]] = deque()
         self.connections = 0
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -154,6 +159,12 @@ class ScriptedServer:
             except OSError:
                 return  # the listener was closed
             self.connections += 1
+            if self._tls is not None:
+                try:
+                    connection = self._tls.wrap_socket(connection, server_side=True)
+                except OSError:  # the client refused the certificate (ssl.SSLError)
+                    connection.close()
+                    continue
             with connection:
                 connection.settimeout(5)
                 while self.answers and self._read_request(connection):
@@ -191,17 +202,21 @@ def server() -> Iterator[ScriptedServer]:
 SendTwice = Callable[[ScriptedServer], list[Response]]
 
 
-def _send_twice_blocking(server: ScriptedServer) -> list[Response | NetworkError]:
-    transport = HttpTransport()
+def _send_twice_blocking(
+    server: ScriptedServer, context: ssl.SSLContext | None = None
+) -> list[Response | NetworkError]:
+    transport = HttpTransport(ssl_context=context)
     try:
         return [transport.send(Request(server.url, HEADERS, BODY, timeout=5)) for _ in range(2)]
     finally:
         transport.close()
 
 
-def _send_twice_async(server: ScriptedServer) -> list[Response | NetworkError]:
+def _send_twice_async(
+    server: ScriptedServer, context: ssl.SSLContext | None = None
+) -> list[Response | NetworkError]:
     async def send() -> list[Response | NetworkError]:
-        transport = AsyncHttpTransport()
+        transport = AsyncHttpTransport(ssl_context=context)
         try:
             return [
                 await transport.send(Request(server.url, HEADERS, BODY, timeout=5))
@@ -213,10 +228,10 @@ def _send_twice_async(server: ScriptedServer) -> list[Response | NetworkError]:
     return asyncio.run(send())
 
 
-@pytest.fixture(params=["http.client", "asyncio"])
+@pytest.fixture(params=["blocking", "asyncio"])
 def send_twice(request: pytest.FixtureRequest) -> SendTwice:
     """Two requests in a row through one transport, each answered as the server scripts."""
-    send = _send_twice_blocking if request.param == "http.client" else _send_twice_async
+    send = _send_twice_blocking if request.param == "blocking" else _send_twice_async
 
     def send_and_check(server: ScriptedServer) -> list[Response]:
         results = send(server)
@@ -329,3 +344,80 @@ def test_a_folded_header_and_a_chunked_trailer_are_read_past(
     ]
     assert first.headers["x-folded"].split() == ["first", "second"]
     assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("keep_alive", "connections"), [(b"", 2), (b"Connection: keep-alive\r\n", 1)]
+)
+def test_an_http_1_0_answer_keeps_the_connection_only_when_it_says_so(
+    server: ScriptedServer, send_twice: SendTwice, keep_alive: bytes, connections: int
+):
+    # As http.client decides: HTTP/1.0 closes unless the server offers to keep it.
+    answer = b"HTTP/1.0 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (
+        keep_alive,
+        len(ACCEPTED),
+        ACCEPTED,
+    )
+    server.script(answer)
+    server.script(answer)
+    assert [result.body for result in send_twice(server)] == [ACCEPTED, ACCEPTED]
+    assert server.connections == connections
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_at_once(
+    server: ScriptedServer, send_twice: SendTwice
+):
+    # The server closes after its first answer without saying so: the second request finds
+    # the kept connection dead and goes out again, once, on a fresh one.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED)
+    server.script(answer, close=True)
+    server.script(answer)
+    assert [result.status for result in send_twice(server)] == [200, 200]
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "cause"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "connection closed mid-response"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "connection closed mid-response"),
+        (b"SMTP ready\r\n\r\n", "not an HTTP/1.1 answer"),
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", "not an HTTP/1.1 answer"),
+    ],
+    ids=["body cut short", "headers cut short", "not HTTP", "a line too long"],
+)
+@pytest.mark.parametrize("transport", ["blocking", "asyncio"])
+def test_a_broken_answer_is_a_network_error_naming_its_cause(
+    server: ScriptedServer, answer: bytes, cause: str, transport: str
+):
+    server.script(answer, close=True)
+    if transport == "blocking":
+        result = _send_twice_blocking(server)[0]
+    else:
+        result = _send_twice_async(server)[0]
+    assert result == NetworkError(cause)
+
+
+@pytest.mark.parametrize("transport", ["blocking", "asyncio"])
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+def test_https_to_the_server_verifies_its_certificate(transport: str, trusted: bool):
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()  # the system's CAs: not this one
+    if trusted:
+        ca.configure_trust(client_context)
+    server = ScriptedServer(tls=server_context)
+    try:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ACCEPTED), ACCEPTED)
+        server.script(answer)
+        server.script(answer)
+        send = _send_twice_blocking if transport == "blocking" else _send_twice_async
+        results = send(server, client_context)
+    finally:
+        server.close()
+    if trusted:
+        assert [(r.status, r.body) for r in results] == [(200, ACCEPTED)] * 2  # type: ignore[union-attr]
+        assert server.connections == 1
+    else:
+        assert results == [NetworkError("TLS error (CERTIFICATE_VERIFY_FAILED)")] * 2

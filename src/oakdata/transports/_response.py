@@ -25,12 +25,20 @@ _FIELD_NAME = re.compile(r"[!-9;-~]+")
 
 def parse_header_lines(lines: list[bytes]) -> http.client.HTTPMessage:
     """Header lines, as read up to and including the blank one, into an HTTPMessage whose
-    items are those http.client's email parser gives for the same lines.
+    items are those http.client's email parser gives for the same lines."""
+    headers = http.client.HTTPMessage()
+    for name, value in header_items(lines):
+        headers[name] = value
+    return headers
+
+
+def header_items(lines: list[bytes]) -> list[tuple[str, str]]:
+    """(name, value) of each header in lines, as http.client's email parser reads them.
 
     A line that is no header (no colon, or a name with characters a name cannot hold) is
     skipped; the email parser would stop reading headers there instead.
     """
-    headers = http.client.HTTPMessage()
+    items: list[tuple[str, str]] = []
     field: list[str] = []  # the lines of the header being read
     for raw in lines:
         line = raw.decode("iso-8859-1")
@@ -39,16 +47,16 @@ def parse_header_lines(lines: list[bytes]) -> http.client.HTTPMessage:
                 field.append(line)  # an obsolete folded line continues the value
             continue
         if field:
-            _add(headers, field)
+            items.append(_item(field))
         name, colon, _ = line.partition(":")
         field = [line] if colon and _FIELD_NAME.fullmatch(name) else []
-    return headers
+    return items
 
 
-def _add(headers: http.client.HTTPMessage, field: list[str]) -> None:
+def _item(field: list[str]) -> tuple[str, str]:
     # As email's compat32 policy reads a header from its source lines.
     name, value = field[0].split(":", 1)
-    headers[name] = (value.lstrip(" \t") + "".join(field[1:])).rstrip("\r\n")
+    return name, (value.lstrip(" \t") + "".join(field[1:])).rstrip("\r\n")
 
 
 class FastHeadersResponse(http.client.HTTPResponse):

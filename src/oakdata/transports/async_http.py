@@ -10,18 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from urllib.parse import urlsplit
 
 from .._aio import within
 from .._wire import NetworkError, Request, Response
-from ._response import parse_header_lines
-from .http import MAX_RESPONSE_BYTES, HttpTransport, describe_error, proxy_for
-
-MAX_HEADER_LINES = 100
-
-
-class _ProtocolError(Exception):
-    """The server's answer is not HTTP/1.1 we understand."""
+from ._http11 import EXACTLY, LINE, Answer, ProtocolError, Reading, read_response, request_head
+from .http import HttpTransport, describe_error, proxy_for, target
 
 
 class AsyncHttpTransport:
@@ -43,12 +36,10 @@ class AsyncHttpTransport:
 
     async def send(self, request: Request) -> Response | NetworkError:
         try:
-            parts = urlsplit(request.url)
-            scheme, host = parts.scheme, parts.hostname or ""
-            origin = (scheme, host, parts.port or (443 if scheme == "https" else 80))
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            origin, path = target(request.url)
         except ValueError:
             return NetworkError("invalid URL")
+        scheme, host, _ = origin
         if proxy_for(scheme, host) is not None:
             if self._blocking is None:
                 self._blocking = HttpTransport(ssl_context=self._ssl_context)
@@ -64,7 +55,7 @@ class AsyncHttpTransport:
             await self.aclose()
             if not reused:
                 return NetworkError(_describe(exc))
-        except (OSError, asyncio.TimeoutError, _ProtocolError, ValueError) as exc:
+        except (OSError, asyncio.TimeoutError, ProtocolError, ValueError) as exc:
             await self.aclose()
             return NetworkError(_describe(exc))
         # A kept-alive connection the server had closed while idle: once more, fresh.
@@ -74,7 +65,7 @@ class AsyncHttpTransport:
             OSError,
             asyncio.TimeoutError,
             asyncio.IncompleteReadError,
-            _ProtocolError,
+            ProtocolError,
             ValueError,
         ) as exc:
             await self.aclose()
@@ -100,20 +91,11 @@ class AsyncHttpTransport:
     ) -> Response:
         reader, writer = await self._connect(origin)
         scheme, host, port = origin
-        host_header = f"[{host}]" if ":" in host else host
-        if port != (443 if scheme == "https" else 80):
-            host_header += f":{port}"
-        head = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {host_header}",
-            f"Content-Length: {len(request.body)}",
-        ]
-        head += [f"{name}: {value}" for name, value in request.headers.items()]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.body)
+        head = request_head(scheme, host, port, path, len(request.body), request.headers)
+        writer.write(head + request.body)
         await writer.drain()
-        status, headers = await _read_head(reader)
-        body, reusable = await _read_body(reader, status, headers)
-        if not reusable or headers.get("connection", "").strip().lower() == "close":
+        status, headers, body, reusable = await _drive(reader, read_response())
+        if not reusable:
             await self.aclose()
         return Response(status, headers, body)
 
@@ -145,87 +127,24 @@ class AsyncHttpTransport:
                 writer.transport.abort()
 
 
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    """The final answer's status and headers; interim 1xx answers (a 100 Continue, which
-    a server or proxy may send unasked) are read past, as http.client does."""
-    while True:
-        status, headers = await _read_one_head(reader)
-        if not 100 <= status < 200:
-            return status, headers
-
-
-async def _read_one_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    status_line = (await reader.readline()).decode("latin-1")
-    if not status_line:
-        raise asyncio.IncompleteReadError(b"", None)
-    fields = status_line.split(None, 2)
-    if len(fields) < 2 or not fields[0].startswith("HTTP/1.") or not fields[1].isdigit():
-        raise _ProtocolError("not an HTTP/1.x status line")
-    lines: list[bytes] = []
-    for _ in range(MAX_HEADER_LINES):
-        line = await reader.readline()
-        if not line:
-            raise asyncio.IncompleteReadError(b"", None)
-        lines.append(line)
-        if line in (b"\r\n", b"\n"):
-            # Parsed as the blocking transport parses them: folded lines and all.
-            headers = parse_header_lines(lines)
-            return int(fields[1]), {name.lower(): value for name, value in headers.items()}
-    raise _ProtocolError("too many header lines")
-
-
-async def _read_body(
-    reader: asyncio.StreamReader, status: int, headers: dict[str, str]
-) -> tuple[bytes, bool]:
-    """(body, whether the connection can carry another request), by http.client's rules:
-    no body for 204 and 304; chunked; else Content-Length, unless it is not a length;
-    else the body runs to the end of the connection."""
-    if status in (204, 304):
-        return b"", True
-    if headers.get("transfer-encoding", "").strip().lower() == "chunked":
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            length = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-            if length == 0:
-                await _read_trailer(reader)
-                return b"".join(chunks), True
-            if size + length > MAX_RESPONSE_BYTES:
-                return b"".join(chunks), False
-            chunks.append(await reader.readexactly(length))
-            size += length
-            await reader.readexactly(2)
-    declared = _content_length(headers)
-    if declared is not None:
-        if declared > MAX_RESPONSE_BYTES:
-            return await reader.readexactly(MAX_RESPONSE_BYTES), False
-        return await reader.readexactly(declared), True
-    body = bytearray()
-    while len(body) < MAX_RESPONSE_BYTES:
-        chunk = await reader.read(MAX_RESPONSE_BYTES - len(body))
-        if not chunk:
-            break  # the connection's end, and the body's
-        body += chunk
-    return bytes(body), False
-
-
-async def _read_trailer(reader: asyncio.StreamReader) -> None:
-    """Past the trailer fields after the last chunk, if any, and the blank line."""
-    for _ in range(MAX_HEADER_LINES):
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            return
-    raise _ProtocolError("too many trailer lines")
-
-
-def _content_length(headers: dict[str, str]) -> int | None:
-    """The Content-Length, or None where there is none or it is no length (http.client
-    then reads to the end of the connection too)."""
+async def _drive(reader: asyncio.StreamReader, reading: Reading) -> Answer:
+    """Runs _http11's reader on the stream: reads what it asks for until it answers."""
     try:
-        length = int(headers["content-length"])
-    except (KeyError, ValueError):
-        return None
-    return length if length >= 0 else None
+        kind, size = next(reading)
+        while True:
+            if kind == LINE:
+                try:
+                    data = await reader.readline()
+                except ValueError as exc:  # longer than the stream's limit (64 KiB)
+                    raise ProtocolError("a line longer than the stream's limit") from exc
+            elif kind == EXACTLY:
+                data = await reader.readexactly(size)
+            else:
+                data = await reader.read(size)
+            kind, size = reading.send(data)
+    except StopIteration as finished:
+        answer: Answer = finished.value
+        return answer
 
 
 def _describe(exc: BaseException) -> str:

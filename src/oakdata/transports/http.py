@@ -1,14 +1,20 @@
-"""The default transport: the standard library's http.client over one kept-alive connection.
+"""The default transport: HTTP/1.1 over one kept-alive connection, from a blocking thread.
 
-TLS is verified with the default context; proxies come from the usual environment
-variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). Every failure becomes a NetworkError here, so
-nothing above this module handles network exceptions.
+Straight to the server, a request is written to the socket in one piece and its answer
+read by _http11, the reader the asyncio transport uses too: http.client's way of building
+a request and reading its answer cost 180 µs a request on the bench machine against 120
+(the socket's own round trip, 90). Through a proxy from the usual environment variables
+(HTTPS_PROXY, HTTP_PROXY, NO_PROXY), the standard library's http.client does the work,
+CONNECT tunnels included. TLS is verified with the default context either way. Every
+failure becomes a NetworkError here, so nothing above this module handles network
+exceptions.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import ssl
 from urllib.parse import unquote, urlsplit
 from urllib.request import (  # type: ignore[attr-defined]  # untyped in typeshed
@@ -17,14 +23,24 @@ from urllib.request import (  # type: ignore[attr-defined]  # untyped in typeshe
 )
 
 from .._wire import NetworkError, Request, Response
+from ._http11 import (
+    EXACTLY,
+    LINE,
+    MAX_LINE,
+    MAX_RESPONSE_BYTES,
+    Answer,
+    ClosedEarly,
+    ProtocolError,
+    Reading,
+    read_response,
+    request_head,
+)
 from ._response import FastHeadersResponse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from io import BufferedReader
     from typing import Any
-
-# Ingest answers are small; a larger body is not ours to read (and the connection is dropped).
-MAX_RESPONSE_BYTES = 64 * 1024
 
 # Failures that mean a kept-alive connection had gone stale before we used it: the server
 # closed it while idle. One immediate retry on a fresh connection is the standard remedy.
@@ -72,13 +88,63 @@ class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
     pass
 
 
+class _Direct:
+    """A connection straight to the server: its socket and the buffered reader on it."""
+
+    def __init__(
+        self, origin: tuple[str, str, int], timeout: float, context: ssl.SSLContext | None
+    ) -> None:
+        _, host, port = origin
+        sock = socket.create_connection((host, port), timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as http.client does
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.reader: BufferedReader = sock.makefile("rb")
+
+    def exchange(self, head: bytes, body: bytes, timeout: float) -> Answer:
+        self.sock.settimeout(timeout)
+        self.sock.sendall(head + body)
+        return _drive(self.reader, read_response())
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
+def _drive(reader: BufferedReader, reading: Reading) -> Answer:
+    """Runs _http11's reader on the socket: reads what it asks for until it answers."""
+    try:
+        kind, size = next(reading)
+        while True:
+            if kind == LINE:
+                data = reader.readline(MAX_LINE + 1)
+            elif kind == EXACTLY:
+                data = reader.read(size)
+                if len(data) < size:
+                    raise ClosedEarly("closed in the body")
+            else:
+                data = reader.read1(size)
+            kind, size = reading.send(data)
+    except StopIteration as finished:
+        answer: Answer = finished.value
+        return answer
+
+
 class HttpTransport:
     """Sends each request on a reused connection; only the worker thread calls it."""
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl_context = ssl_context
-        self._connection: _HTTPConnection | None = None
+        # The connection to the origin below: straight to it, or through a proxy.
+        self._link: _Direct | _HTTPConnection | None = None
         self._origin: tuple[str, str, int] | None = None
+        self._url = ""  # the last request's URL, and its origin and path
+        self._target: tuple[tuple[str, str, int], str] = (("", "", 0), "")
         self._path_prefix = ""  # an absolute URI prefix when talking to a plain HTTP proxy
         self._extra_headers: dict[str, str] = {}
 
@@ -86,18 +152,20 @@ class HttpTransport:
         return "HttpTransport()"
 
     def send(self, request: Request) -> Response | NetworkError:
-        try:
-            parts = urlsplit(request.url)
-            origin = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        except ValueError:
-            return NetworkError("invalid URL")
-        reused = self._connection is not None and self._origin == origin
+        if request.url != self._url:  # a client sends every request to one URL
+            try:
+                self._target = target(request.url)
+            except ValueError:
+                return NetworkError("invalid URL")
+            self._url = request.url
+        origin, path = self._target
+        reused = self._link is not None and self._origin == origin
         try:
             return self._exchange(origin, path, request)
         except _STALE_CONNECTION_ERRORS as exc:
             if not reused:
                 return self._failed(exc)
+            self.close()  # and once more, on a fresh connection
         except (OSError, http.client.HTTPException, ValueError) as exc:
             return self._failed(exc)
         try:
@@ -106,17 +174,34 @@ class HttpTransport:
             return self._failed(exc)
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
 
     def reset_after_fork(self) -> None:
         # Closing would shut a socket the parent still uses (and may send TLS close_notify).
-        self._connection = None
+        self._link = None
         self._origin = None
 
     def _exchange(self, origin: tuple[str, str, int], path: str, request: Request) -> Response:
-        connection = self._connect(origin, request.timeout)
+        link = self._link
+        if link is None or self._origin != origin:
+            link = self._open(origin, request.timeout)
+        if isinstance(link, _HTTPConnection):
+            return self._exchange_proxied(link, path, request)
+        scheme, host, port = origin
+        head = request_head(scheme, host, port, path, len(request.body), request.headers)
+        status, headers, body, reusable = link.exchange(head, request.body, request.timeout)
+        if not reusable:
+            self.close()
+        return Response(status, headers, body)
+
+    def _exchange_proxied(
+        self, connection: _HTTPConnection, path: str, request: Request
+    ) -> Response:
+        connection.timeout = request.timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(request.timeout)
         headers = dict(request.headers)
         headers.update(self._extra_headers)
         connection.send_request(self._path_prefix + path, request.body, headers)
@@ -129,40 +214,45 @@ class HttpTransport:
             answer.status, {name.lower(): value for name, value in answer.getheaders()}, body
         )
 
-    def _connect(self, origin: tuple[str, str, int], timeout: float) -> _HTTPConnection:
-        if self._connection is not None and self._origin == origin:
-            self._connection.timeout = timeout
-            if self._connection.sock is not None:
-                self._connection.sock.settimeout(timeout)
-            return self._connection
+    def _open(self, origin: tuple[str, str, int], timeout: float) -> _Direct | _HTTPConnection:
         self.close()
-        scheme, host, port = origin
+        scheme, host, _ = origin
         proxy = proxy_for(scheme, host)
         self._extra_headers = {}
         self._path_prefix = ""
-        connection: _HTTPConnection
+        context = None
         if scheme == "https":
-            context = self._ssl_context or ssl.create_default_context()
-            if proxy is None:
-                connection = _HTTPSConnection(host, port, timeout=timeout, context=context)
-            else:
-                proxy_host, proxy_port, auth = proxy
-                connection = _HTTPSConnection(
-                    proxy_host, proxy_port, timeout=timeout, context=context
-                )
-                tunnel_headers = {"Proxy-Authorization": auth} if auth else None
-                connection.set_tunnel(host, port, headers=tunnel_headers)
-        elif proxy is None:
-            connection = _HTTPConnection(host, port, timeout=timeout)
+            if self._ssl_context is None:  # made once: loading the CA certificates takes ms
+                self._ssl_context = ssl.create_default_context()
+            context = self._ssl_context
+        link: _Direct | _HTTPConnection
+        if proxy is None:
+            link = _Direct(origin, timeout, context)
         else:
-            proxy_host, proxy_port, auth = proxy
+            link = self._through(proxy, origin, timeout, context)
+        self._link, self._origin = link, origin
+        return link
+
+    def _through(
+        self,
+        proxy: tuple[str, int, str | None],
+        origin: tuple[str, str, int],
+        timeout: float,
+        context: ssl.SSLContext | None,
+    ) -> _HTTPConnection:
+        _, host, port = origin
+        proxy_host, proxy_port, auth = proxy
+        connection: _HTTPConnection
+        if context is not None:
+            connection = _HTTPSConnection(proxy_host, proxy_port, timeout=timeout, context=context)
+            tunnel_headers = {"Proxy-Authorization": auth} if auth else None
+            connection.set_tunnel(host, port, headers=tunnel_headers)
+        else:
             connection = _HTTPConnection(proxy_host, proxy_port, timeout=timeout)
             # A plain-HTTP proxy takes the absolute URI in the request line.
             self._path_prefix = f"http://{host}:{port}"
             if auth:
                 self._extra_headers["Proxy-Authorization"] = auth
-        self._connection = connection
-        self._origin = origin
         return connection
 
     def _failed(self, exc: BaseException) -> NetworkError:
@@ -170,8 +260,12 @@ class HttpTransport:
         return NetworkError(describe_error(exc))
 
 
-def _default_port(scheme: str) -> int:
-    return 443 if scheme == "https" else 80
+def target(url: str) -> tuple[tuple[str, str, int], str]:
+    """((scheme, host, port), path and query) of a URL; ValueError if it has none."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname or "", port), path
 
 
 def proxy_for(scheme: str, host: str) -> tuple[str, int, str | None] | None:
@@ -197,6 +291,10 @@ def describe_error(exc: BaseException) -> str:
     """A short cause for logs: the kind of failure, never headers or bodies."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ClosedEarly):
+        return "connection closed mid-response"
+    if isinstance(exc, ProtocolError):
+        return "not an HTTP/1.1 answer"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, ConnectionResetError):

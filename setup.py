@@ -9,6 +9,15 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("oakdata._speedups", sources=["src/oakdata/_speedups.c"], optional=True),
+        Extension(
+            "oakdata._speedups",
+            sources=[
+                "src/oakdata/_speedups.c",
+                "src/oakdata/_speedups_ids.c",
+                "src/oakdata/_speedups_json.c",
+            ],
+            depends=["src/oakdata/_speedups.h"],
+            optional=True,
+        ),
     ]
 )

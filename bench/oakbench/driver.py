@@ -476,7 +476,7 @@ def src_fingerprint() -> str:
     """A hash of oakdata's sources and build files, as the editable install sees them."""
     digest = hashlib.sha256()
     package = REPO_DIR / "src" / "oakdata"
-    paths = [*sorted(package.rglob("*.py")), *sorted(package.rglob("*.c"))]
+    paths = [*sorted(package.rglob("*.py")), *sorted(package.rglob("_speedups*.[ch]"))]
     paths += [REPO_DIR / "pyproject.toml", REPO_DIR / "setup.py"]
     for path in paths:
         digest.update(str(path.relative_to(REPO_DIR)).encode())

@@ -1,5 +1,6 @@
 /* oakdata._speedups: the message ids, as _ids.new_ids makes them. See _speedups.c. */
 #include <string.h>
+#include <time.h>
 
 #include "_speedups.h"
 
@@ -10,7 +11,8 @@
 const char oak_hex[] = "0123456789abcdef";
 
 static struct {
-    PyObject *clock;       /* time.time_ns */
+    PyObject *clock;       /* time.time_ns, or a stand-in (tests, the instruction counter) */
+    int native_clock;      /* clock is time.time_ns: read CLOCK_REALTIME here instead */
     PyObject *random_tail; /* _ids._random_tail: a fresh "-vxxx-xxxxxxxxxxxx" */
     PyObject *utc_second;  /* _ids._utc_second: "YYYY-MM-DDTHH:MM:SS" for a Unix second */
     long long millisecond; /* the one head, tail and stamp below belong to; -1 for none */
@@ -20,7 +22,7 @@ static struct {
     char date_time[SECOND_LENGTH];
     unsigned counter; /* the 12-bit counter, as _ids._counter */
     unsigned made;    /* ids made with this tail: at 4096 the counter would come round */
-} ids = {NULL, NULL, NULL, -1, -1, {0}, {0}, {0}, 0, 0};
+} ids = {NULL, 0, NULL, NULL, -1, -1, {0}, {0}, {0}, 0, 0};
 
 static long long floor_div(long long a, long long b) {
     long long q = a / b;
@@ -91,19 +93,33 @@ static void write_digits3(char *out, long long value) {
     out[2] = (char)('0' + value % 10);
 }
 
+/* The time in ns: time.time_ns's own clock read here (a call into Python and an int
+   object cost more than the reading), or the configured stand-in. */
+static int read_clock(long long *now_ns) {
+#ifdef CLOCK_REALTIME
+    struct timespec reading;
+    if (ids.native_clock && clock_gettime(CLOCK_REALTIME, &reading) == 0) {
+        *now_ns = (long long)reading.tv_sec * 1000000000LL + reading.tv_nsec;
+        return 0;
+    }
+#endif
+    PyObject *now = PyObject_CallNoArgs(ids.clock);
+    if (now == NULL) {
+        return -1;
+    }
+    *now_ns = PyLong_AsLongLong(now);
+    Py_DECREF(now);
+    return (*now_ns == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
 /* A fresh uuid and timestamp into the two buffers; -1 with an exception set. */
 int oak_make_ids(char *uuid, char *stamp) {
     if (ids.clock == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "configure_ids() was not called");
         return -1;
     }
-    PyObject *now = PyObject_CallNoArgs(ids.clock);
-    if (now == NULL) {
-        return -1;
-    }
-    long long now_ns = PyLong_AsLongLong(now);
-    Py_DECREF(now);
-    if (now_ns == -1 && PyErr_Occurred()) {
+    long long now_ns;
+    if (read_clock(&now_ns) < 0) {
         return -1;
     }
     long long millisecond = floor_div(now_ns, 1000000);
@@ -163,14 +179,28 @@ PyObject *oak_configure_ids(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOO:configure_ids", &clock, &random_tail, &utc_second)) {
         return NULL;
     }
-    Py_INCREF(clock);
-    Py_INCREF(random_tail);
-    Py_INCREF(utc_second);
-    Py_XSETREF(ids.clock, clock);
-    Py_XSETREF(ids.random_tail, random_tail);
-    Py_XSETREF(ids.utc_second, utc_second);
+    PyObject *time_module = PyImport_ImportModule("time");
+    if (time_module == NULL) {
+        return NULL;
+    }
+    PyObject *time_ns = PyObject_GetAttrString(time_module, "time_ns");
+    Py_DECREF(time_module);
+    if (time_ns == NULL) {
+        return NULL;
+    }
+    int native_clock = clock == time_ns;
+    Py_DECREF(time_ns);
+    /* Replaced in one step; the old callables are let go of after (which may run Python). */
+    PyObject *old_clock = ids.clock, *old_tail = ids.random_tail, *old_second = ids.utc_second;
+    ids.clock = Py_NewRef(clock);
+    ids.native_clock = native_clock;
+    ids.random_tail = Py_NewRef(random_tail);
+    ids.utc_second = Py_NewRef(utc_second);
     ids.millisecond = -1;
     ids.second = -1;
+    Py_XDECREF(old_clock);
+    Py_XDECREF(old_tail);
+    Py_XDECREF(old_second);
     Py_RETURN_NONE;
 }
 

@@ -150,6 +150,26 @@ static int buffer_put(Buffer *buffer, const char *text, Py_ssize_t length) {
 
 /* Each writer: 1 written, 0 refused (the encoders must do it), -1 with an exception. */
 static int write_str(Buffer *buffer, PyObject *text) {
+    if (PyUnicode_IS_ASCII(text)) {
+        /* Nearly every key and value: ASCII with nothing to escape, copied as it is checked. */
+        Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+        const unsigned char *data = PyUnicode_1BYTE_DATA(text);
+        if (buffer_reserve(buffer, length + 2) < 0) {
+            return -1;
+        }
+        char *out = buffer->data + buffer->length + 1;
+        Py_ssize_t i = 0;
+        while (i < length && !EXTRA[data[i]]) {
+            out[i] = (char)data[i];
+            i++;
+        }
+        if (i == length) {
+            out[-1] = '"';
+            out[length] = '"';
+            buffer->length += length + 2;
+            return 1;
+        }
+    }
     PyObject *holder;
     Py_ssize_t length;
     const unsigned char *utf8 = oak_utf8_of(text, &length, &holder);

@@ -1,8 +1,8 @@
 """The one thing pyproject.toml cannot say: the optional C module.
 
-_speedups.c is oakdata's hot path compiled (see src/oakdata/_compiled.py). It is optional:
-where it cannot be built (no compiler, an unsupported Python), the install goes on without
-it and oakdata runs its pure Python form of the same code.
+The files src/oakdata/_speedups*.c are oakdata's hot path, compiled (see _compiled.py). The
+module is optional: where it cannot be built (no compiler, an unsupported Python), the
+install goes on without it and oakdata runs the pure Python form of the same code.
 """
 
 from setuptools import Extension, setup

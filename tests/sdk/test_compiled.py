@@ -48,10 +48,10 @@ def test_oakdata_pure_python_turns_the_compiled_module_off():
     assert out.stdout.split() == ["None", "oakdata._ids"]
 
 
-pytestmark_compiled = pytest.mark.skipif(speedups is None, reason="no compiled module here")
+needs_compiled = pytest.mark.skipif(speedups is None, reason="no compiled module here")
 
 
-@pytestmark_compiled
+@needs_compiled
 def test_a_build_of_another_api_version_is_left_unused(monkeypatch):
     # An editable install whose C source changed since it was built, say.
     monkeypatch.setattr(speedups, "API_VERSION", _compiled.API_VERSION + 1)
@@ -60,7 +60,7 @@ def test_a_build_of_another_api_version_is_left_unused(monkeypatch):
     assert _compiled._load() is speedups
 
 
-@pytestmark_compiled
+@needs_compiled
 def test_a_subinterpreter_runs_the_pure_form(tmp_path):
     # The compiled ids' state is one per process, configured by the main interpreter.
     testcapi = pytest.importorskip("_testcapi")
@@ -99,7 +99,7 @@ def _pure_ids(ns: int) -> tuple[str, str]:
         _ids.time_ns = original  # type: ignore[attr-defined]
 
 
-@pytestmark_compiled
+@needs_compiled
 @given(ns=st.integers(min_value=0, max_value=2**62))  # to the year 2116
 @example(ns=1_800_000_000_999_999_999)
 @example(ns=0)
@@ -116,7 +116,7 @@ def test_compiled_ids_have_the_pure_ids_time_and_form(ns):
     assert re.fullmatch(r"[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", uuid[15:])
 
 
-@pytestmark_compiled
+@needs_compiled
 def test_ids_of_one_millisecond_share_a_tail_and_count_up(clock):
     assert speedups is not None
     clock(1_800_000_000_123_000_000)
@@ -127,7 +127,7 @@ def test_ids_of_one_millisecond_share_a_tail_and_count_up(clock):
     assert speedups.new_ids()[0][18:] != first[18:]  # a new millisecond draws a new tail
 
 
-@pytestmark_compiled
+@needs_compiled
 def test_more_ids_in_one_millisecond_than_the_counter_holds_are_all_different(clock):
     assert speedups is not None
     clock(1_800_000_000_123_000_000)
@@ -136,7 +136,7 @@ def test_more_ids_in_one_millisecond_than_the_counter_holds_are_all_different(cl
     assert {uuid[:13] for uuid in made} == {made[0][:13]}  # all in that one millisecond
 
 
-@pytestmark_compiled
+@needs_compiled
 def test_reseed_draws_a_new_tail_within_the_same_millisecond(clock):
     assert speedups is not None
     clock(1_800_000_000_123_000_000)
@@ -145,7 +145,7 @@ def test_reseed_draws_a_new_tail_within_the_same_millisecond(clock):
     assert speedups.new_ids()[0][18:] != before[18:]
 
 
-@pytestmark_compiled
+@needs_compiled
 def test_ids_made_by_many_threads_at_once_are_all_different():
     assert speedups is not None
     made: list[list[str]] = [[] for _ in range(8)]
@@ -164,7 +164,7 @@ def test_ids_made_by_many_threads_at_once_are_all_different():
     assert len(set(every)) == len(every)
 
 
-@pytestmark_compiled
+@needs_compiled
 def test_a_failing_clock_is_an_exception_not_a_crash(clock):
     assert speedups is not None
 
@@ -179,7 +179,7 @@ def test_a_failing_clock_is_an_exception_not_a_crash(clock):
         encode("u", "e", {"a": 1}, None, None, None)
 
 
-@pytestmark_compiled
+@needs_compiled
 @pytest.mark.parametrize("tail", ["short", "-8xxx-" + "é" * 12, 5])
 def test_a_random_tail_of_the_wrong_form_is_refused(tail):
     assert speedups is not None
@@ -202,7 +202,7 @@ def _without_ids(data: bytes) -> bytes:
     return UUID_AND_STAMP.sub(b"", data)
 
 
-@pytestmark_compiled
+@needs_compiled
 @given(
     distinct_id=st.text(min_size=1, max_size=30),
     event=st.text(min_size=1, max_size=30),
@@ -224,7 +224,7 @@ def test_the_compiled_form_writes_the_pure_forms_bytes(distinct_id, event, value
             assert _without_ids(made) == _without_ids(expected)
 
 
-@pytestmark_compiled
+@needs_compiled
 @pytest.mark.parametrize(
     ("args", "why"),
     [
@@ -253,7 +253,7 @@ def test_what_the_compiled_form_does_not_write_goes_to_the_general_path(args, wh
     assert calls == [args]
 
 
-@pytestmark_compiled
+@needs_compiled
 @pytest.mark.parametrize("encoder", _encoders(), ids=lambda e: ["stdlib", "orjson"][e.uses_orjson])
 def test_encoding_leaves_no_reference_or_memory_behind(encoder):
     # A reference counting mistake in C shows as a count or traced memory that grows with
@@ -305,7 +305,7 @@ short_decimals = st.integers(-(10**12), 10**12).flatmap(
 )
 
 
-@pytestmark_compiled
+@needs_compiled
 @given(properties=st.dictionaries(st.text(max_size=8), plain_values, min_size=1, max_size=6))
 @example(properties={"surrogate": "a\ud800", "deep": _nested(40)})
 @example(properties={"big": 2**64, "small": -(2**63), "nan": float("nan"), 1: "int key"})
@@ -321,7 +321,7 @@ def test_properties_are_written_as_the_json_package_writes_them(properties):
     )
 
 
-@pytestmark_compiled
+@needs_compiled
 @given(number=short_decimals | st.floats(allow_nan=False, allow_infinity=False))
 @example(number=-0.0)
 @example(number=1e-4)

@@ -12,7 +12,7 @@ built by _message.capture and encoded whole, the general way; tests check that b
 give the same JSON value.
 
 Where the compiled module is there (_compiled), capture_encoder returns its form of the
-first branch, which hands everything else to encode_capture.
+first branch, which hands everything else to encode_general.
 """
 
 from __future__ import annotations
@@ -51,10 +51,13 @@ _known_events: dict[str, str] = {}
 
 def capture_encoder(encoder: Encoder, *, compiled: bool = True) -> CaptureForm:
     """encode_capture with its encoder given: the compiled form where there is one."""
-    general: CaptureForm = MethodType(encode_capture, encoder)
     dumps, default, option, chunks = encoder.parts()
     if speedups is None or not compiled or (dumps is None and chunks is None):
-        return general
+        pure: CaptureForm = MethodType(encode_capture, encoder)
+        return pure
+    # What the compiled form does not write, encode_capture's first branch would not
+    # either (the same checks, the same encoders): it goes straight to the general way.
+    general: CaptureForm = MethodType(encode_general, encoder)
     compiled_form: CaptureEncoder = speedups.CaptureEncoder(
         general,
         dumps,
@@ -111,6 +114,19 @@ def encode_capture(
                 data = encoder.utf8(f"{head}{ONLY_LIB_PROPERTIES}")
             if data is not None:
                 return message_id, data
+    return encode_general(encoder, distinct_id, event, properties, groups, timestamp, message_uuid)
+
+
+def encode_general(
+    encoder: Encoder,
+    distinct_id: object,
+    event: object,
+    properties: object,
+    groups: object,
+    timestamp: object,
+    message_uuid: object,
+) -> tuple[str, bytes]:
+    """The general way: the message built by _message.capture and encoded whole."""
     message = _message.capture(distinct_id, event, properties, groups, timestamp, message_uuid)
     return message["uuid"], encoder.encode(message)
 

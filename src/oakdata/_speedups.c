@@ -5,7 +5,7 @@ in C because in Python most of a capture's cost is the interpreter itself: a cap
 orjson ran ~25,000 instructions, of which orjson's encoding is ~3,500. Everything here
 writes exactly what the Python code writes; tests/sdk/test_compiled.py runs both on the
 same input. Anything out of the ordinary returns to Python: a capture this module does not
-handle is passed to the pure function it was built with, unchanged.
+handle is passed to the general Python function it was built with, unchanged.
 
 This file holds the capture encoder and the module; the ids are in _speedups_ids.c, the
 JSON writing in _speedups_json.c.
@@ -22,7 +22,7 @@ static PyObject *LIB_KEY, *LIB_VERSION_KEY, *EMPTY_STR, *ZERO;
 
 typedef struct {
     PyObject_HEAD
-    PyObject *general;      /* _capture.encode_capture bound to its Encoder: all other cases */
+    PyObject *general;      /* _capture.encode_general bound to its Encoder: all other cases */
     PyObject *dumps;        /* orjson.dumps, or None */
     PyObject *default_hook; /* the Encoder's default, for values JSON has no form for */
     PyObject *option;       /* orjson's option flags */

@@ -60,22 +60,9 @@ class BaseClient:
         spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
         transport: Transport | AsyncTransport | None = None,
     ) -> None:
-        self._config: Config = make_config(
-            secret_key,
-            host=host,
-            ingest_path=ingest_path,
-            flush_at=flush_at,
-            flush_interval=flush_interval,
-            request_timeout=request_timeout,
-            max_retries=max_retries,
-            retry_initial_delay=retry_initial_delay,
-            max_queue_size=max_queue_size,
-            disabled=disabled,
-            debug=debug,
-            gzip=gzip,
-            spool_path=spool_path,
-            spool_max_bytes=spool_max_bytes,
-        )
+        # The options are spelled out above for IDEs and type checkers, and only there:
+        # Config declares, checks and holds them.
+        self._config: Config = make_config(locals())
         if debug:
             _log.enable_debug()
         self._counters = Counters()

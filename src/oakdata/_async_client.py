@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 from types import TracebackType
 
-from . import _lifecycle, _log, _stats
+from . import _log
 from ._aio import within
 from ._async_worker import AsyncWorker
-from ._base import BaseClient
+from ._base import BaseClient, BaseSender, seconds_or_none, transport_is_async
 from ._config import Config
-from ._delivery import Deliverer, Plan, Send
+from ._delivery import Plan, Send
 from ._stats import Counters
 from ._wire import NetworkError, Request, Response
 
@@ -29,6 +29,9 @@ class AsyncOakClient(BaseClient):
     has ended are sent at interpreter exit, within a few seconds.
     """
 
+    _worker: AsyncWorker
+    _sender: _AsyncSender
+
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
         if transport is None and not self._config.disabled:
             # Made now, not on the first send: importing ssl and http.client (and loading
@@ -45,10 +48,6 @@ class AsyncOakClient(BaseClient):
             send=self._sender.send_batch,
             discard=self._sender.discard,
         )
-        self._put = self._worker.put
-        self._counters.bind_accepted(self._worker.accepted_count)
-        if not self._config.disabled:
-            _lifecycle.register(self)
 
     async def __aenter__(self) -> AsyncOakClient:
         # Entering in a loop (a lifespan, say) ties the client to it, so that captures
@@ -73,7 +72,7 @@ class AsyncOakClient(BaseClient):
         if self._config.disabled:
             return True
         try:
-            return await self._worker.flush(_lifecycle.seconds_or_none(timeout))
+            return await self._worker.flush(seconds_or_none(timeout))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # flush is called on shutdown paths: it must not raise
@@ -86,9 +85,8 @@ class AsyncOakClient(BaseClient):
             return True
         try:
             self._mark_closed()
-            delivered = await self._worker.shutdown(_lifecycle.seconds_or_none(timeout))
-            self._worker.close_spool()
-            self._counters.report_unreported()
+            delivered = await self._worker.shutdown(seconds_or_none(timeout))
+            self._shut_down(delivered)
             await self._sender.aclose()
             return delivered
         except asyncio.CancelledError:
@@ -96,12 +94,6 @@ class AsyncOakClient(BaseClient):
         except Exception as exc:
             _log.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
             return False
-
-    def _reset_after_fork(self) -> None:
-        self._worker.reset_after_fork()
-        self._counters = Counters()
-        self._counters.bind_accepted(self._worker.accepted_count)
-        self._sender.reset_after_fork(self._counters)
 
     def _exit_flush(self, timeout: float) -> None:
         """At interpreter exit the app's loop is gone; send what is left on a loop of our own."""
@@ -113,36 +105,21 @@ class AsyncOakClient(BaseClient):
             asyncio.run(self.shutdown(timeout))
 
 
-class _AsyncSender:
+class _AsyncSender(BaseSender):
     """Drives delivery plans with awaited I/O, on the loop."""
+
+    _transport: AsyncTransport | None
 
     def __init__(
         self, config: Config, counters: Counters, transport: AsyncTransport | None
     ) -> None:
-        self._config = config
-        self._counters = counters
-        self._deliverer = Deliverer(config, counters)
+        super().__init__(config, counters)
         self._transport = transport
-
-    def reset_after_fork(self, counters: Counters) -> None:
-        self._counters = counters
-        self._deliverer = Deliverer(self._config, counters)
-        self.forget_connections()
-
-    def forget_connections(self) -> None:
-        if self._transport is not None:
-            self._transport.reset_after_fork()
 
     async def send_batch(self, batch: list[bytes], abort: asyncio.Event) -> int:
         if self._transport is None:  # a disabled client sends nothing
             return len(batch)
         return await run_plan_async(self._deliverer.deliver(batch), self._transport, abort)
-
-    def discard(self, count: int) -> None:
-        if self._config.spool_path is not None:
-            return  # not lost: left in the spool for the next client, still "queued"
-        cause = f"{count} events still waited when shutdown's timeout ran out"
-        self._counters.dropped(_stats.SHUTDOWN_TIMEOUT, count, cause)
 
     async def aclose(self) -> None:
         if self._transport is not None:
@@ -152,12 +129,7 @@ class _AsyncSender:
 def _as_async_transport(transport: Transport | AsyncTransport) -> AsyncTransport:
     """An async transport as given, or a sync one (oakdata.testing.MemoryTransport, say)
     called directly on the loop: fine for transports that do not block."""
-    send = getattr(transport, "send", None)
-    if not callable(send):
-        raise ValueError("transport must have a send(request) method.")
-    import inspect  # only for apps that bring their own transport
-
-    if inspect.iscoroutinefunction(send):
+    if transport_is_async(transport):
         return transport  # type: ignore[return-value]
     return _SyncTransportOnLoop(transport)  # type: ignore[arg-type]
 

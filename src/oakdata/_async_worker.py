@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from . import _log
 from ._aio import within
-from ._queue import Batch, FlushWaiter, QueueSettings, QueueState
+from ._queue import Batch, FlushWaiter, QueueSettings, QueueState, ShutdownBudget
 
 AsyncSendBatch = Callable[[list[bytes], asyncio.Event], Awaitable[int]]
 Discard = Callable[[int], None]
@@ -98,10 +98,10 @@ class AsyncWorker:
                 self._state.waiters.remove(waiter)
 
     async def shutdown(self, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        budget = ShutdownBudget(timeout, time.monotonic())
         with self._lock:
             self._state.stopping = True
-        delivered = await self.flush(timeout)
+        delivered = await self.flush(budget.flush_timeout(time.monotonic()))
         task = self._task
         if not delivered:
             with self._lock:
@@ -114,8 +114,7 @@ class AsyncWorker:
         if self._wake is not None:
             self._wake.set()
         if task is not None and not task.done() and task.get_loop() is _running_loop():
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            await asyncio.wait({task}, timeout=remaining)
+            await asyncio.wait({task}, timeout=budget.stop_timeout(time.monotonic()))
             if not task.done():
                 # A request still in flight past the deadline: give up on it now.
                 task.cancel()

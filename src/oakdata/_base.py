@@ -1,6 +1,7 @@
-"""What the threaded and the asyncio client share: options, the enqueueing calls, stats.
+"""What the threaded and the asyncio client share: options, the enqueueing calls, stats,
+the fork reset, and what their senders share.
 
-A subclass supplies only how a message joins its queue (``_put``) and how it waits.
+A subclass supplies its worker and sender (``_start``) and how it waits.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 from . import _lifecycle, _log, _message, _stats
 from ._batching import MAX_MESSAGE_BYTES, take_batch
-from ._capture import capture_encoder
+from ._capture import encode_capture
 from ._config import (
     DEFAULT_FLUSH_AT,
     DEFAULT_FLUSH_INTERVAL,
@@ -24,6 +25,7 @@ from ._config import (
     Config,
     make_config,
 )
+from ._delivery import Deliverer
 from ._encoding import Encoder
 from ._queue import QueueSettings, QueueUnavailable
 from ._stats import Counters, Stats
@@ -32,14 +34,15 @@ TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._async_worker import AsyncWorker
     from ._spool import Spool
+    from ._worker import Worker
     from .transports.base import AsyncTransport, Transport
 
 
 class BaseClient:
-    # Set by _start to the worker's put: join the queue; False if it is full. May raise
-    # QueueUnavailable. (An attribute, not a method: one call less on every capture.)
-    _put: Callable[[bytes], bool]
+    _worker: Worker | AsyncWorker  # both set by _start
+    _sender: BaseSender
 
     def __init__(
         self,
@@ -60,30 +63,19 @@ class BaseClient:
         spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
         transport: Transport | AsyncTransport | None = None,
     ) -> None:
-        self._config: Config = make_config(
-            secret_key,
-            host=host,
-            ingest_path=ingest_path,
-            flush_at=flush_at,
-            flush_interval=flush_interval,
-            request_timeout=request_timeout,
-            max_retries=max_retries,
-            retry_initial_delay=retry_initial_delay,
-            max_queue_size=max_queue_size,
-            disabled=disabled,
-            debug=debug,
-            gzip=gzip,
-            spool_path=spool_path,
-            spool_max_bytes=spool_max_bytes,
-        )
+        # The options are spelled out above for IDEs and type checkers, and only there:
+        # Config declares, checks and holds them.
+        self._config: Config = make_config(locals())
         if debug:
             _log.enable_debug()
         self._counters = Counters()
-        self._encoder = Encoder(_lifecycle.TypeWarnings().warn)
-        self._encode_capture = capture_encoder(self._encoder)
+        self._encoder = Encoder(_log.TypeWarnings().warn)
         self._closed = False
         self._close_lock = threading.RLock()
         self._start(transport)
+        self._counters.bind_accepted(self._worker.accepted_count)
+        if not self._config.disabled:
+            _lifecycle.register(self)
 
     def __repr__(self) -> str:
         state = "disabled" if self._config.disabled else ("shut down" if self._closed else "open")
@@ -103,8 +95,8 @@ class BaseClient:
     ) -> str | None:
         """Queue an event; return its uuid, or None if it was dropped (see stats())."""
         return self._enqueue(
-            "capture", self._encode_capture, distinct_id, event, properties, groups, timestamp,
-            uuid,
+            "capture", encode_capture, self._encoder, distinct_id, event, properties, groups,
+            timestamp, uuid,
         )  # fmt: skip
 
     def identify(self, distinct_id: str | int, properties: Any = None) -> str | None:
@@ -129,8 +121,27 @@ class BaseClient:
         return self._counters.snapshot()
 
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
-        """Set up the queue and its sender (lazily: no thread or task starts here)."""
+        """Set _sender and _worker (lazily: no thread or task needs to start here)."""
         raise NotImplementedError
+
+    def _exit_flush(self, timeout: float) -> None:
+        """At interpreter exit: send what is left within timeout (see _lifecycle)."""
+        raise NotImplementedError
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: a fresh queue, sender, connection and counters. The parent's
+        events are the parent's to send, so none of them is sent twice."""
+        self._worker.reset_after_fork()
+        self._counters = Counters()
+        self._counters.bind_accepted(self._worker.accepted_count)
+        self._sender.reset_after_fork(self._counters)
+
+    def _shut_down(self, delivered: bool) -> None:
+        """What follows the worker's shutdown, in both clients."""
+        self._worker.close_spool()
+        self._counters.report_unreported()
+        if self._config.debug:
+            _log.debug("oakdata shut down (everything delivered: %s)", delivered)
 
     def _queue_settings(self) -> QueueSettings:
         config = self._config
@@ -185,7 +196,7 @@ class BaseClient:
                 counters.captured_and_dropped(_stats.TOO_LARGE, detail)
                 return None
             try:
-                queued = self._put(data)
+                queued = self._worker.put(data)
             except QueueUnavailable:
                 counters.captured_and_dropped(
                     _stats.AFTER_SHUTDOWN, "the interpreter is shutting down"
@@ -203,3 +214,53 @@ class BaseClient:
                 detail = f"{kind}: unexpected {type(exc).__name__}"
                 counters.captured_and_dropped(_stats.INVALID_INPUT, detail)
             return None
+
+
+class BaseSender:
+    """What the threaded and the asyncio sender share: the delivery plan and the transport.
+    Each drives the plan its own way (``send_batch``)."""
+
+    _transport: Transport | AsyncTransport | None
+
+    def __init__(self, config: Config, counters: Counters) -> None:
+        self._config = config
+        self._deliverer = Deliverer(config, counters)
+
+    def reset_after_fork(self, counters: Counters) -> None:
+        # A new Deliverer: the parent's counters are the parent's, and its lock may have
+        # been held at the fork.
+        self._deliverer = Deliverer(self._config, counters)
+        self.forget_connections()
+
+    def forget_connections(self) -> None:
+        """Connections made in another process or another event loop are not ours to use."""
+        if self._transport is not None:
+            self._transport.reset_after_fork()
+
+    def discard(self, count: int) -> None:
+        """Shutdown's timeout ran out with count events never handed to this sender."""
+        cause = f"{count} events still waited when shutdown's timeout ran out"
+        self._deliverer.give_up(count, cause)
+
+
+def transport_is_async(transport: object) -> bool:
+    """Whether a transport the app brought is awaited; a ValueError if it cannot send."""
+    send = getattr(transport, "send", None)
+    if not callable(send):
+        raise ValueError("transport must have a send(request) method.")
+    import inspect  # only for apps that bring their own transport
+
+    return inspect.iscoroutinefunction(send)
+
+
+def seconds_or_none(value: object) -> float | None:
+    """A timeout argument made safe: None stays None, nonsense and negatives become 0."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    if seconds == float("inf"):
+        return None  # the lock APIs reject an infinite timeout; None means the same
+    return seconds if seconds > 0 else 0.0

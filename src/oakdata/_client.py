@@ -7,10 +7,10 @@ import weakref
 from collections.abc import Iterable
 from types import TracebackType
 
-from . import _lifecycle, _log, _stats
-from ._base import BaseClient
+from . import _log
+from ._base import BaseClient, BaseSender, seconds_or_none, transport_is_async
 from ._config import Config
-from ._delivery import Deliverer, Plan, Send
+from ._delivery import Plan, Send
 from ._stats import Counters
 from ._wire import NetworkError
 from ._worker import Worker
@@ -32,30 +32,31 @@ class OakClient(BaseClient):
     the first event. See the README for the options and docs/protocol.md for the wire.
     """
 
+    _worker: Worker
+    _sender: _Sender
+
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
-        if transport is not None:
-            _check_sync_transport(transport)
-        self._sender = _Sender(self._config, self._counters, transport)  # type: ignore[arg-type]
+        if transport is not None and transport_is_async(transport):
+            raise ValueError("OakClient needs a transport with a plain send(); use AsyncOakClient.")
+        sender = _Sender(self._config, self._counters, transport)  # type: ignore[arg-type]
+        self._sender = sender
         settings = self._queue_settings()
-        self._worker = Worker(
+        self._worker = worker = Worker(
             settings=settings,
             # Two connections when we own the transport (each sender thread gets its own);
             # one for a transport the app brought, which may not be thread-safe.
             senders=MAX_SENDERS if transport is None else 1,
-            on_thread_exit=self._sender.close_thread_transport,
-            send=self._sender.send_batch,
-            discard=self._sender.discard,
+            on_thread_exit=sender.close_thread_transport,
+            send=sender.send_batch,
+            discard=sender.discard,
         )
-        self._put = self._worker.put
-        self._counters.bind_accepted(self._worker.accepted_count)
         if settings.spool is not None and settings.spool.recovered:
-            self._worker.start()  # what an earlier process left is sent without waiting
+            worker.start()  # what an earlier process left is sent without waiting
         if not self._config.disabled:
             # The finalizer holds the worker, never the client, so a client dropped without
             # shutdown() can still be collected; its thread then sends what waits and stops.
-            finalizer = weakref.finalize(self, self._worker.close_nowait)
+            finalizer = weakref.finalize(self, worker.close_nowait)
             finalizer.atexit = False
-            _lifecycle.register(self)
 
     def __enter__(self) -> OakClient:
         return self
@@ -79,7 +80,7 @@ class OakClient(BaseClient):
         try:
             if self._config.debug:
                 _log.debug("oakdata flush: %d pending", self._worker.pending())
-            return self._worker.flush(_lifecycle.seconds_or_none(timeout))
+            return self._worker.flush(seconds_or_none(timeout))
         except Exception as exc:  # flush is called on shutdown paths: it must not raise
             _log.error("oakdata flush failed: unexpected %s", type(exc).__name__)
             return False
@@ -93,11 +94,8 @@ class OakClient(BaseClient):
             return True
         try:
             self._mark_closed()
-            delivered = self._worker.shutdown(_lifecycle.seconds_or_none(timeout))
-            self._worker.close_spool()
-            self._counters.report_unreported()
-            if self._config.debug:
-                _log.debug("oakdata shut down (everything delivered: %s)", delivered)
+            delivered = self._worker.shutdown(seconds_or_none(timeout))
+            self._shut_down(delivered)
             return delivered
         except Exception as exc:  # shutdown runs at exit and in signal handlers
             _log.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
@@ -113,53 +111,23 @@ class OakClient(BaseClient):
 
         install_flush_on_signals(self.shutdown, signals, timeout)
 
-    def _reset_after_fork(self) -> None:
-        """In a forked child: a fresh queue, thread and connection. The parent's events are
-        the parent's to send, so none of them is sent twice."""
-        self._worker.reset_after_fork()
-        self._counters = Counters()
-        self._counters.bind_accepted(self._worker.accepted_count)
-        self._sender.reset_after_fork(self._counters)
-
     def _exit_flush(self, timeout: float) -> None:
         if not self._closed:
             self.shutdown(timeout)
 
 
-def _check_sync_transport(transport: object) -> None:
-    send = getattr(transport, "send", None)
-    if not callable(send):
-        raise ValueError("transport must have a send(request) method.")
-    import inspect  # only for apps that bring their own transport
-
-    if inspect.iscoroutinefunction(send):
-        raise ValueError("OakClient needs a transport with a plain send(); use AsyncOakClient.")
-
-
-class _Sender:
+class _Sender(BaseSender):
     """Drives delivery plans with blocking I/O, on the worker's threads."""
 
+    _transport: Transport | None
+
     def __init__(self, config: Config, counters: Counters, transport: Transport | None) -> None:
-        self._config = config
-        self._counters = counters
-        self._deliverer = Deliverer(config, counters)
+        super().__init__(config, counters)
         self._transport = transport
         self._per_thread = threading.local()  # the default transport: one per sender thread
 
-    def reset_after_fork(self, counters: Counters) -> None:
-        self._counters = counters
-        self._deliverer = Deliverer(self._config, counters)
-        if self._transport is not None:
-            self._transport.reset_after_fork()
-
     def send_batch(self, batch: list[bytes], abort: threading.Event) -> int:
         return run_plan(self._deliverer.deliver(batch), self._get_transport(), abort)
-
-    def discard(self, count: int) -> None:
-        if self._config.spool_path is not None:
-            return  # not lost: left in the spool for the next client, still "queued"
-        cause = f"{count} events still waited when shutdown's timeout ran out"
-        self._counters.dropped(_stats.SHUTDOWN_TIMEOUT, count, cause)
 
     def close_thread_transport(self) -> None:
         """A sender thread is ending: close its connection (the app's transport is the app's)."""

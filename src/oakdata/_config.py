@@ -1,4 +1,10 @@
-"""Client options: one frozen object, validated once, with the environment read in one place."""
+"""Client options: declared once, each checked by its own rule, frozen after.
+
+``Config``'s class body is the one declaration: each option's name, type, rule and default.
+The public constructors (``BaseClient.__init__``) repeat the names as keyword parameters,
+because that is what IDEs and type checkers read; they pass them on unread, and everything
+after them reads a Config. tests/sdk/test_config.py keeps the two in step.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,16 @@ import os
 from collections.abc import Mapping
 
 from ._stats import frozen_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
+    # rule(option name, value as given) -> the value to keep; a ValueError of one sentence
+    # names what is wrong, never echoing what could be a secret (see _shown).
+    Rule = Callable[[str, object], T]
 
 DEFAULT_HOST = "https://oakdata.co"
 DEFAULT_INGEST_PATH = "/api/oak/ingest"
@@ -26,162 +42,35 @@ SECRET_KEY_PREFIX = "oak_sec_"
 PUBLIC_KEY_PREFIX = "oak_pub_"
 
 
-class Config:
-    """Everything a client needs to know, checked at construction so later calls never fail.
-
-    Frozen: set once in __init__. (A slotted class rather than a dataclass: dataclasses
-    imports inspect, which costs serverless cold starts several milliseconds.)
-    """
-
-    __slots__ = (
-        "debug",
-        "disabled",
-        "flush_at",
-        "flush_interval",
-        "gzip",
-        "host",
-        "ingest_path",
-        "max_queue_size",
-        "max_retries",
-        "request_timeout",
-        "retry_initial_delay",
-        "secret_key",
-        "spool_max_bytes",
-        "spool_path",
-    )
-
-    secret_key: str
-    host: str
-    ingest_path: str
-    flush_at: int
-    flush_interval: float
-    request_timeout: float
-    max_retries: int
-    retry_initial_delay: float
-    max_queue_size: int
-    disabled: bool
-    debug: bool
-    gzip: bool
-    spool_path: str | None
-    spool_max_bytes: int
-
-    def __init__(
-        self,
-        secret_key: str,
-        host: str = DEFAULT_HOST,
-        ingest_path: str = DEFAULT_INGEST_PATH,
-        flush_at: int = DEFAULT_FLUSH_AT,
-        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        retry_initial_delay: float = DEFAULT_RETRY_INITIAL_DELAY,
-        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
-        disabled: bool = False,
-        debug: bool = False,
-        gzip: bool = True,
-        spool_path: str | None = None,
-        spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
-    ) -> None:
-        values = locals()
-        for name in self.__slots__:
-            object.__setattr__(self, name, values[name])
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise frozen_error(self)
-
-    def __repr__(self) -> str:
-        # Every option but the key: it must never reach a log line, a traceback or a repr.
-        shown = ", ".join(
-            f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name != "secret_key"
-        )
-        return f"Config({shown})"
-
-    @property
-    def ingest_url(self) -> str:
-        return self.host + self.ingest_path
+# -- the rules, one per kind of value ------------------------------------------------------
 
 
-def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The settings the process environment supplies; the only place that reads it."""
-    env = os.environ if environ is None else environ
-    found = {}
-    for option, name in (("secret_key", SECRET_KEY_ENV), ("host", HOST_ENV)):
-        value = env.get(name, "").strip()
-        if value:
-            found[option] = value
-    return found
-
-
-def make_config(
-    secret_key: object,
-    *,
-    host: object,
-    ingest_path: object,
-    flush_at: object,
-    flush_interval: object,
-    request_timeout: object,
-    max_retries: object,
-    retry_initial_delay: object,
-    max_queue_size: object,
-    disabled: object,
-    debug: object,
-    gzip: object,
-    spool_path: object = None,
-    spool_max_bytes: object = DEFAULT_SPOOL_MAX_BYTES,
-) -> Config:
-    """Check the constructor's arguments; a ValueError of one sentence names the first fault."""
-    env = environment()
-    if secret_key is None:
-        secret_key = env.get("secret_key")
-    if host is None:
-        host = env.get("host", DEFAULT_HOST)
-    disabled = _flag("disabled", disabled)
-    key = _secret_key(secret_key, disabled=disabled)
-    return Config(
-        secret_key=key,
-        host=_host(host),
-        ingest_path=_ingest_path(ingest_path),
-        flush_at=_count("flush_at", flush_at, minimum=1),
-        flush_interval=_seconds("flush_interval", flush_interval),
-        request_timeout=_seconds("request_timeout", request_timeout, zero_allowed=False),
-        max_retries=_count("max_retries", max_retries, minimum=0),
-        retry_initial_delay=_seconds("retry_initial_delay", retry_initial_delay),
-        max_queue_size=_count("max_queue_size", max_queue_size, minimum=1),
-        disabled=disabled,
-        debug=_flag("debug", debug),
-        gzip=_flag("gzip", gzip),
-        spool_path=_spool_path(spool_path),
-        spool_max_bytes=_count("spool_max_bytes", spool_max_bytes, minimum=MIN_SPOOL_MAX_BYTES),
-    )
-
-
-def _secret_key(value: object, *, disabled: bool) -> str:
+def _secret_key(name: str, value: object) -> str:
+    """The key, or "" for none: whether none is allowed depends on disabled (Config.__init__)."""
     # The messages below never echo the value: it may be a real secret pasted in the wrong place.
     if value is None or value == "":
-        if disabled:
-            return ""
-        raise ValueError(
-            f"No secret key: pass secret_key= or set ${SECRET_KEY_ENV} (or pass disabled=True)."
-        )
+        return ""
     if not isinstance(value, str):
-        raise ValueError("secret_key must be a string.")
+        raise ValueError(f"{name} must be a string.")
     key = value.strip()
     if key.startswith(PUBLIC_KEY_PREFIX):
         raise ValueError(
-            "secret_key is a public key (oak_pub_...); "
+            f"{name} is a public key (oak_pub_...); "
             "the server SDK needs a secret key (oak_sec_...)."
         )
     if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
-        raise ValueError("secret_key contains spaces or non-printable characters.")
+        raise ValueError(f"{name} contains spaces or non-printable characters.")
     return key
 
 
-def _host(value: object) -> str:
+def _http_url(name: str, value: object) -> str:
+    if value is None:
+        return DEFAULT_HOST  # neither given nor in the environment
     if not isinstance(value, str):
-        raise ValueError("host must be a string such as 'https://oakdata.co'.")
+        raise ValueError(f"{name} must be a string such as {DEFAULT_HOST!r}.")
     host = value.strip().rstrip("/")
     if not _is_http_url(host):
-        raise ValueError(f"host must be an http:// or https:// URL, got {_shown(value)}.")
+        raise ValueError(f"{name} must be an http:// or https:// URL, got {_shown(value)}.")
     return host
 
 
@@ -208,34 +97,52 @@ def _is_http_url(url: str) -> bool:
     return not port or (port.isdigit() and 0 < int(port) < 65536)
 
 
-def _ingest_path(value: object) -> str:
+def _url_path(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in "?# "):
-        raise ValueError(f"ingest_path must be a path starting with '/', got {_shown(value)}.")
+        raise ValueError(f"{name} must be a path starting with '/', got {_shown(value)}.")
     return value
 
 
-def _count(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, got {_shown(value)}.")
+def _whole_number(minimum: int) -> Rule[int]:
+    def rule(name: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(
+                f"{name} must be an integer of at least {minimum}, got {_shown(value)}."
+            )
+        return value
+
+    return rule
+
+
+def _seconds(*, zero_allowed: bool) -> Rule[float]:
+    def rule(name: str, value: object) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"{name} must be a number of seconds, got {_shown(value)}.")
+        if value < 0 or (value == 0 and not zero_allowed):
+            bound = "zero or more" if zero_allowed else "more than zero"
+            raise ValueError(f"{name} must be {bound} seconds, got {_shown(value)}.")
+        return float(value)
+
+    return rule
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {_shown(value)}.")
     return value
 
 
-def _seconds(name: str, value: object, *, zero_allowed: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number of seconds, got {_shown(value)}.")
-    if value < 0 or (value == 0 and not zero_allowed):
-        bound = "zero or more" if zero_allowed else "more than zero"
-        raise ValueError(f"{name} must be {bound} seconds, got {_shown(value)}.")
-    return float(value)
-
-
-def _spool_path(value: object) -> str | None:
+def _directory_or_none(name: str, value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"spool_path must be a directory path, got {_shown(value)}.")
+        raise ValueError(f"{name} must be a directory path, got {_shown(value)}.")
     return os.path.abspath(value)
 
 
@@ -254,7 +161,110 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {_shown(value)}.")
-    return value
+# -- the declaration ------------------------------------------------------------------------
+
+
+class _Option:
+    """An option of Config, as its class body declares it. Not a descriptor: each instance
+    stores its checked values in its own __dict__, which attribute reads find first, so
+    reading an option costs what reading a plain attribute costs."""
+
+    __slots__ = ("default", "name", "rule")
+
+    def __init__(self, rule: Rule[object], default: object) -> None:
+        self.rule = rule
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+
+def _option(rule: Rule[T], default: object) -> T:
+    # Typed as the option's value, as dataclasses.field is: to type checkers, `flush_at:
+    # int = _option(...)` declares an int attribute, and the rule must return an int.
+    return _Option(rule, default)  # type: ignore[return-value]
+
+
+class Config:
+    """Everything a client needs to know, checked at construction so later calls never fail.
+
+    Config(**options): each option by its name; one left out takes the default declared
+    here. Frozen. (Not a dataclass: dataclasses imports inspect, which costs serverless
+    cold starts several milliseconds.)
+    """
+
+    # In the order of the constructors' parameters. None for the key or the host means
+    # "not given" (make_config looks in the environment first).
+    secret_key: str = _option(_secret_key, None)
+    host: str = _option(_http_url, None)
+    flush_at: int = _option(_whole_number(1), DEFAULT_FLUSH_AT)
+    flush_interval: float = _option(_seconds(zero_allowed=True), DEFAULT_FLUSH_INTERVAL)
+    request_timeout: float = _option(_seconds(zero_allowed=False), DEFAULT_REQUEST_TIMEOUT)
+    max_retries: int = _option(_whole_number(0), DEFAULT_MAX_RETRIES)
+    retry_initial_delay: float = _option(_seconds(zero_allowed=True), DEFAULT_RETRY_INITIAL_DELAY)
+    disabled: bool = _option(_flag, False)
+    debug: bool = _option(_flag, False)
+    ingest_path: str = _option(_url_path, DEFAULT_INGEST_PATH)
+    max_queue_size: int = _option(_whole_number(1), DEFAULT_MAX_QUEUE_SIZE)
+    gzip: bool = _option(_flag, True)
+    spool_path: str | None = _option(_directory_or_none, None)
+    spool_max_bytes: int = _option(_whole_number(MIN_SPOOL_MAX_BYTES), DEFAULT_SPOOL_MAX_BYTES)
+
+    def __init__(self, **options: object) -> None:
+        unknown = options.keys() - OPTION_NAMES
+        if unknown:
+            raise TypeError(f"Config got unknown options: {', '.join(sorted(unknown))}")
+        for option in _OPTIONS:
+            value = options.get(option.name, option.default)
+            object.__setattr__(self, option.name, option.rule(option.name, value))
+        # The one rule that reads two options.
+        if not self.secret_key and not self.disabled:
+            raise ValueError(
+                f"No secret key: pass secret_key= or set ${SECRET_KEY_ENV} (or pass disabled=True)."
+            )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise frozen_error(self)
+
+    def __repr__(self) -> str:
+        # Every option but the key: it must never reach a log line, a traceback or a repr.
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in OPTION_NAMES if name != "secret_key"
+        )
+        return f"Config({shown})"
+
+    @property
+    def ingest_url(self) -> str:
+        return self.host + self.ingest_path
+
+
+_OPTIONS: tuple[_Option, ...] = tuple(
+    value for value in vars(Config).values() if isinstance(value, _Option)
+)
+OPTION_NAMES: tuple[str, ...] = tuple(option.name for option in _OPTIONS)
+
+
+# -- the environment ---------------------------------------------------------------------
+
+
+def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The options the process environment supplies; the only place that reads it."""
+    env = os.environ if environ is None else environ
+    found = {}
+    for option, name in (("secret_key", SECRET_KEY_ENV), ("host", HOST_ENV)):
+        value = env.get(name, "").strip()
+        if value:
+            found[option] = value
+    return found
+
+
+def make_config(arguments: Mapping[str, object]) -> Config:
+    """A Config from a constructor's arguments (every option, by name; other names such as
+    transport are not options and are left alone). The key and the host come from the
+    environment when they were not given."""
+    options = {name: arguments[name] for name in OPTION_NAMES}
+    for name, value in environment().items():
+        if options[name] is None:
+            options[name] = value
+    return Config(**options)

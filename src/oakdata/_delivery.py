@@ -192,10 +192,8 @@ class Deliverer:
             self._counters.retried()
             interrupted = yield Wait(delay)
             if interrupted:
-                if self._config.spool_path is not None:
-                    return len(messages)  # not lost: still in the spool, still "queued"
                 cause = "shutdown's timeout ran out while waiting to retry"
-                return self._drop(_stats.SHUTDOWN_TIMEOUT, len(messages), cause)
+                return self.give_up(len(messages), cause)
 
     def _split(self, messages: Sequence[bytes]) -> Plan:
         # One oversized message must not take its neighbours down: halve until it is alone.
@@ -216,6 +214,13 @@ class Deliverer:
             self._counters.dropped(_stats.REJECTED_BY_SERVER, len(rejected), cause[:500])
         self._debug("delivered %d, rejected %d", count - len(rejected), len(rejected))
         return len(rejected)
+
+    def give_up(self, count: int, cause: str) -> int:
+        """Shutdown's timeout ran out before count messages were delivered: they are dropped
+        and counted, or with a spool kept there for the next client. Returns count."""
+        if self._config.spool_path is not None:
+            return count  # not lost: still in the spool, still "queued"
+        return self._drop(_stats.SHUTDOWN_TIMEOUT, count, cause)
 
     def _drop(self, reason: str, count: int, cause: str) -> int:
         self._counters.dropped(reason, count, cause)

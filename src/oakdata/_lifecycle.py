@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 
-from . import _ids, _log
+from . import _ids
 
 # The exit hook's whole budget, shared by every client still open: a process must not
 # hang at exit because the analytics server is unreachable.
@@ -59,30 +59,3 @@ atexit.register(_flush_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
-
-class TypeWarnings:
-    """Warns once per type sent as its repr(); the value itself is never logged."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-
-    def warn(self, type_name: str) -> None:
-        if type_name in self._seen:
-            return
-        self._seen.add(type_name)
-        _log.warning(
-            "oakdata sent a value of type %s as its repr(): it has no JSON form", type_name
-        )
-
-
-def seconds_or_none(value: object) -> float | None:
-    """A timeout argument made safe: None stays None, nonsense and negatives become 0."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0.0
-    if seconds == float("inf"):
-        return None  # the lock APIs reject an infinite timeout; None means the same
-    return seconds if seconds > 0 else 0.0

@@ -57,3 +57,16 @@ def enable_debug() -> None:
             logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
         )
         log.addHandler(_debug_handler)
+
+
+class TypeWarnings:
+    """Warns once per type an encoder sent as its repr(); the value itself is never logged."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def warn(self, type_name: str) -> None:
+        if type_name in self._seen:
+            return
+        self._seen.add(type_name)
+        warning("oakdata sent a value of type %s as its repr(): it has no JSON form", type_name)

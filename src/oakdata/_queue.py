@@ -42,6 +42,33 @@ class Batch:
         self.first_sequence = first_sequence
 
 
+# Seconds of shutdown's timeout (a fifth of it at most) kept back from the flush: if the
+# flush runs out, the senders cut their back-off short and count what they give up on
+# before shutdown returns, rather than after.
+SHUTDOWN_RESERVE = 0.1
+
+
+class ShutdownBudget:
+    """How shutdown(timeout) spends its time, the same in both workers: flushing until
+    flush_deadline, then stopping the senders until deadline (monotonic seconds; None: no
+    limit)."""
+
+    __slots__ = ("deadline", "flush_deadline")
+
+    def __init__(self, timeout: float | None, now: float) -> None:
+        self.deadline: float | None = None
+        self.flush_deadline: float | None = None
+        if timeout is not None:
+            self.deadline = now + timeout
+            self.flush_deadline = self.deadline - min(SHUTDOWN_RESERVE, timeout / 5)
+
+    def flush_timeout(self, now: float) -> float | None:
+        return None if self.flush_deadline is None else max(0.0, self.flush_deadline - now)
+
+    def stop_timeout(self, now: float) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - now)
+
+
 class QueueSettings:
     """What a worker needs to make its queue state, and to make it again in a forked child."""
 
@@ -64,13 +91,12 @@ class QueueSettings:
 
     def for_child(self) -> QueueSettings:
         """In a forked child: the same settings, and a spool segment of the child's own."""
-        return QueueSettings(
-            take=self.take,
-            flush_at=self.flush_at,
-            flush_interval=self.flush_interval,
-            max_items=self.max_items,
-            spool=None if self.spool is None else self.spool.for_child(),
-        )
+        import copy  # only forked children pay for it
+
+        child = copy.copy(self)
+        if self.spool is not None:
+            child.spool = self.spool.for_child()
+        return child
 
     def close_spool(self) -> None:
         if self.spool is not None:
@@ -82,10 +108,7 @@ class QueueState:
     max_items wait on disk ("unloaded") and are read in as the queue drains."""
 
     def __init__(self, settings: QueueSettings) -> None:
-        self._take = settings.take
-        self._flush_at = settings.flush_at
-        self._flush_interval = settings.flush_interval
-        self._max_items = settings.max_items
+        self._settings = settings
         self._spool = spool = settings.spool
         self.items: deque[bytes] = deque()
         # Items ever put; an item's sequence number is its put_count. Events recovered from
@@ -113,17 +136,17 @@ class QueueState:
         spool = self._spool
         if spool is not None:
             return self._put_spooled(spool, item)
-        if len(items) >= self._max_items:
+        if len(items) >= self._settings.max_items:
             return None
         if not items:
             # Read only here: most puts join a non-empty queue and need no clock.
             self.oldest_put_at = time.monotonic()
         items.append(item)
         self.put_count += 1
-        return len(items) >= self._flush_at
+        return len(items) >= self._settings.flush_at
 
     def _put_spooled(self, spool: Spool, item: bytes) -> bool | None:
-        in_memory = len(self.items) < self._max_items and not spool.unloaded
+        in_memory = len(self.items) < self._settings.max_items and not spool.unloaded
         if not spool.append(item, loaded=in_memory):
             return None
         if in_memory:
@@ -131,7 +154,7 @@ class QueueState:
                 self.oldest_put_at = time.monotonic()
             self.items.append(item)
         self.put_count += 1
-        return self.waiting() >= self._flush_at
+        return self.waiting() >= self._settings.flush_at
 
     def unput(self) -> bool:
         """Take back the item just put (its sender could not be started). Not with a spool:
@@ -164,27 +187,27 @@ class QueueState:
     def next_batch(self, now: float) -> tuple[Batch | None, float | None]:
         """(a batch that is due, None) or (None, seconds to wait; None = until woken)."""
         spool = self._spool
-        if spool is not None and spool.unloaded and len(self.items) < self._max_items:
+        if spool is not None and spool.unloaded and len(self.items) < self._settings.max_items:
             if not self.items:
                 self.oldest_put_at = now
-            self.items.extend(spool.load(self._max_items - len(self.items)))
+            self.items.extend(spool.load(self._settings.max_items - len(self.items)))
         if not self.items:
             return None, None
-        due_at = self.oldest_put_at + self._flush_interval
+        due_at = self.oldest_put_at + self._settings.flush_interval
         if (
             self.stopping
             or self.flush_target > self.taken_count
-            or self.waiting() >= self._flush_at
-            or (self._flush_interval > 0 and now >= due_at)
+            or self.waiting() >= self._settings.flush_at
+            or (self._settings.flush_interval > 0 and now >= due_at)
         ):
-            batch = Batch(self._take(self.items), self.taken_count + 1)
+            batch = Batch(self._settings.take(self.items), self.taken_count + 1)
             self.taken_count += len(batch.items)
             self.in_flight.add(batch.first_sequence)
             # What remains has waited at most as long; treat it as just arrived, which is
             # at worst one interval late and only under a backlog that flushes anyway.
             self.oldest_put_at = now
             return batch, None
-        return None, (due_at - now if self._flush_interval > 0 else None)
+        return None, (due_at - now if self._settings.flush_interval > 0 else None)
 
     def resolved(self, batch: Batch, failed: int, *, abandoned: bool = False) -> None:
         """A batch came back. abandoned: shutdown gave up on it, so a spool keeps it."""

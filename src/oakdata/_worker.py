@@ -13,10 +13,7 @@ import time
 from collections.abc import Callable
 
 from . import _log
-from ._queue import QueueSettings, QueueState, QueueUnavailable
-
-# Seconds of shutdown's timeout kept for stopping the senders after a flush that ran out.
-SHUTDOWN_RESERVE = 0.1
+from ._queue import QueueSettings, QueueState, QueueUnavailable, ShutdownBudget
 
 # send(batch, abort) -> how many items of the batch were not delivered. It must return
 # promptly once abort is set (its waits end; a request in flight ends by its own timeout).
@@ -130,14 +127,11 @@ class Worker:
 
     def shutdown(self, timeout: float | None) -> bool:
         """Flush, then stop the thread. On timeout, what still waits is discarded."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        budget = ShutdownBudget(timeout, time.monotonic())
         with self._lock:
             self._state.stopping = True
             self._wake_worker.notify_all()  # every sender thread must see it
-        # A slice of the time is kept back: if the flush runs out, the senders cut their
-        # back-off short and count what they give up on before shutdown returns.
-        reserve = None if timeout is None else min(SHUTDOWN_RESERVE, timeout / 5)
-        delivered = self.flush(None if timeout is None or reserve is None else timeout - reserve)
+        delivered = self.flush(budget.flush_timeout(time.monotonic()))
         if not delivered:
             with self._lock:
                 left = self._state.discard_waiting()
@@ -151,8 +145,7 @@ class Worker:
                 self._wake_worker.notify_all()
         for thread in list(self._threads):
             if thread is not threading.current_thread():
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                thread.join(remaining)
+                thread.join(budget.stop_timeout(time.monotonic()))
         return delivered
 
     def close_nowait(self) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
+from pathlib import Path
 
 import pytest
 
 from httpbed import HttpBed, Reply
-from oakdata import OakClient
+from oakdata import AsyncOakClient, OakClient
 from oakdata._batching import build_body
 from oakdata._compression import MIN_GZIP_BYTES
+from oakdata._config import MIN_SPOOL_MAX_BYTES, OPTION_NAMES, Config
 
-from ._support import SECRET_KEY, WAIT_SECONDS
+from ._support import SECRET_KEY, WAIT_SECONDS, sdk_client
 
 PUBLIC_KEY = "oak_pub_Vis1bleButNotForServers_1234"
 
@@ -187,3 +190,94 @@ def test_the_threaded_client_refuses_an_async_transport_at_construction():
 
     with pytest.raises(ValueError, match="use AsyncOakClient"):
         OakClient(SECRET_KEY, transport=AsyncHttpTransport())
+
+
+# -- the one declaration --------------------------------------------------------------------
+
+# A value other than the default for each option, and one each option must refuse.
+NON_DEFAULT = {
+    "secret_key": "oak_sec_another",
+    "host": "http://127.0.0.1:1",
+    "flush_at": 7,
+    "flush_interval": 2.5,
+    "request_timeout": 3.5,
+    "max_retries": 9,
+    "retry_initial_delay": 0.25,
+    "disabled": True,
+    "debug": True,
+    "ingest_path": "/in",
+    "max_queue_size": 11,
+    "gzip": False,
+    "spool_path": "SPOOL",  # made a directory of the test's own below
+    "spool_max_bytes": 2 * MIN_SPOOL_MAX_BYTES,
+}
+REFUSED = {
+    "secret_key": 42,
+    "host": "ftp://example.com",
+    "flush_at": 0,
+    "flush_interval": float("nan"),
+    "request_timeout": 0,
+    "max_retries": -1,
+    "retry_initial_delay": "0.5",
+    "disabled": "no",
+    "debug": 1,
+    "ingest_path": "in",
+    "max_queue_size": 2.0,
+    "gzip": None,
+    "spool_path": "  ",
+    "spool_max_bytes": MIN_SPOOL_MAX_BYTES - 1,
+}
+
+
+def test_the_tables_here_name_every_option():
+    assert set(NON_DEFAULT) == set(REFUSED) == set(OPTION_NAMES)
+
+
+@pytest.mark.parametrize("client_class", [OakClient, AsyncOakClient])
+def test_the_constructors_take_exactly_the_declared_options_and_defaults(client_class):
+    # The signature is the options' only other spelling (for IDEs and type checkers).
+    parameters = dict(inspect.signature(client_class).parameters)
+    assert parameters.pop("transport").default is None
+    assert tuple(parameters) == OPTION_NAMES
+    declared = {name: vars(Config)[name].default for name in OPTION_NAMES}
+    assert {name: p.default for name, p in parameters.items()} == declared
+    assert all(p.annotation != inspect.Parameter.empty for p in parameters.values())
+
+
+@pytest.mark.parametrize("option", OPTION_NAMES)
+def test_each_option_given_to_the_constructor_reaches_the_client(
+    option: str, new_client, tmp_path: Path
+):
+    value = str(tmp_path) if option == "spool_path" else NON_DEFAULT[option]
+    options = {"secret_key": SECRET_KEY, option: value}
+    client = sdk_client(new_client(**options))
+    assert getattr(client._config, option) == value
+
+
+@pytest.mark.parametrize("option", OPTION_NAMES)
+def test_each_option_refuses_a_wrong_value_with_one_sentence_naming_it(option: str, new_client):
+    options = {"secret_key": SECRET_KEY, option: REFUSED[option]}
+    with pytest.raises(ValueError, match=option) as excinfo:
+        new_client(**options)
+    message = str(excinfo.value)
+    assert message.endswith(".")
+    assert ". " not in message
+    assert SECRET_KEY not in message
+
+
+def test_a_key_of_only_spaces_is_no_key(new_client):
+    with pytest.raises(ValueError, match="No secret key"):
+        new_client("   ")
+
+
+def test_the_config_is_frozen_and_its_repr_leaves_out_the_key():
+    config = Config(secret_key=SECRET_KEY)
+    with pytest.raises(AttributeError):
+        config.flush_at = 1  # type: ignore[misc]
+    assert SECRET_KEY not in repr(config)
+    assert "flush_at=20" in repr(config)
+
+
+def test_the_config_refuses_a_name_that_is_no_option():
+    with pytest.raises(TypeError, match="flushAt"):
+        Config(secret_key=SECRET_KEY, flushAt=1)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
+
+import pytest
 
 from httpbed import Delay, HttpBed, Reply
 from oakdata import OakClient
+from oakdata._queue import SHUTDOWN_RESERVE, ShutdownBudget
 
 from ._support import SECRET_KEY, WAIT_SECONDS, assert_consistent, dropped_only, new_threads
 
@@ -60,6 +64,61 @@ def test_shutdown_returns_false_when_the_server_hangs(bed: HttpBed, make_client)
     assert stats.delivered == 0
     assert stats.queued + stats.dropped["shutdown_timeout"] == 1
     assert_consistent(stats)
+
+
+# A shutdown that ignored its budget would wait out a 60 s back-off or a 60 s request; this
+# bound only tells those apart, on however busy a machine.
+IGNORED_BUDGET_SECONDS = 20.0
+
+
+@pytest.mark.parametrize("server", ["refuses-connections", "never-answers"])
+def test_both_clients_give_up_within_shutdown_budget_and_count_what_they_gave_up(
+    bed: HttpBed, refused_url: str, make_client, server: str
+):
+    if server == "refuses-connections":
+        host = refused_url
+    else:
+        bed.responder = lambda request: Delay(60)
+        host = bed.url
+    oak = make_client(
+        host=host, flush_at=2, max_retries=50, retry_initial_delay=60, request_timeout=30
+    )
+    uuids = [oak.capture("u", f"e{i}") for i in range(5)]
+    assert None not in uuids
+    started = time.monotonic()
+    assert oak.shutdown(timeout=1.0) is False
+    assert time.monotonic() - started < IGNORED_BUDGET_SECONDS
+    stats = oak.stats()
+    assert stats.delivered == 0
+    assert_consistent(stats)
+    if server == "refuses-connections":
+        # Every sender was in a back-off that shutdown cut short, within the budget's reserve.
+        dropped_only(stats, shutdown_timeout=5)
+        assert stats.queued == 0
+    else:
+        # A request in flight ends by its own timeout in a thread; the task is cancelled.
+        assert stats.queued + stats.dropped["shutdown_timeout"] == 5
+
+
+def test_the_shutdown_budget_keeps_a_reserve_after_the_flush():
+    budget = ShutdownBudget(2.0, now=100.0)
+    assert budget.stop_timeout(100.0) == 2.0
+    assert budget.flush_timeout(100.0) == pytest.approx(2.0 - SHUTDOWN_RESERVE)
+    assert budget.flush_timeout(101.95) == 0.0
+    assert budget.stop_timeout(101.95) == pytest.approx(0.05)
+    assert budget.stop_timeout(103.0) == 0.0
+
+
+def test_a_short_shutdown_budget_keeps_a_fifth_of_itself_in_reserve():
+    budget = ShutdownBudget(0.1, now=0.0)
+    assert budget.flush_timeout(0.0) == pytest.approx(0.08)
+    assert ShutdownBudget(0.0, now=5.0).flush_timeout(5.0) == 0.0
+
+
+def test_a_shutdown_without_timeout_has_no_deadline():
+    budget = ShutdownBudget(None, now=100.0)
+    assert budget.flush_timeout(1e9) is None
+    assert budget.stop_timeout(1e9) is None
 
 
 def test_shutdown_delivers_what_was_queued_and_returns_true(bed: HttpBed, make_client):

@@ -7,7 +7,6 @@ their own way of waiting, so the retry, split and drop rules exist once.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Generator, Sequence
 
@@ -71,10 +70,11 @@ class SplitBatch:
 
 
 class DropBatch:
-    __slots__ = ("cause",)
+    __slots__ = ("cause", "status")
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, status: int = 0) -> None:
         self.cause = cause
+        self.status = status
 
 
 Outcome = Delivered | RetryLater | SplitBatch | DropBatch
@@ -92,7 +92,7 @@ def classify(result: Response | NetworkError, now: float, batch_size: int) -> Ou
     if status in RETRYABLE_STATUSES or status >= 500:
         after = retry_after_delay(result.headers.get("retry-after"), now)
         return RetryLater(after, f"HTTP {status}")
-    return DropBatch(_client_error_cause(result))
+    return DropBatch(_client_error_cause(result), status)
 
 
 def _rejections(body: bytes, batch_size: int) -> tuple[tuple[int, str], ...]:
@@ -142,8 +142,7 @@ class Deliverer:
             "User-Agent": f"oakdata-python/{__version__}",
         }
         self._gzip_headers = {**self._headers, "Content-Encoding": "gzip"} if config.gzip else None
-        self._errors_logged: set[str] = set()
-        self._errors_lock = threading.Lock()
+        self._url_logged = False
 
     def __repr__(self) -> str:
         return f"Deliverer(url={self._config.ingest_url!r})"
@@ -160,6 +159,11 @@ class Deliverer:
 
     def deliver(self, messages: Sequence[bytes]) -> Plan:
         """Send one batch until it is delivered or dropped; return how many were dropped."""
+        if not self._url_logged:
+            # Where events go is the first thing to check when none arrive (a forgotten
+            # OAK_HOST sends them to the default host): said once, with debug=True.
+            self._url_logged = True
+            self._debug("sending to %s", self._config.ingest_url)
         retries = 0
         while True:
             result = yield Send(self.request(messages))
@@ -171,12 +175,20 @@ class Deliverer:
             if isinstance(outcome, SplitBatch):
                 return (yield from self._split(messages))
             if isinstance(outcome, DropBatch):
-                self._log_error_once(outcome.cause)
-                return self._drop(_stats.CLIENT_ERROR, len(messages), outcome.cause)
+                # The drop's own warning is the one line a user sees: it names the host,
+                # since a wrong OAK_HOST and a wrong key look alike from the app.
+                cause = f"{self._config.host} answered {outcome.cause}"
+                self._counters.dropped(
+                    _stats.CLIENT_ERROR, len(messages), cause, topic=str(outcome.status)
+                )
+                return len(messages)
             # With a spool, events outlive any outage the spool can hold: retry for as long
             # as it takes, and let shutdown's timeout, not a retry count, end the attempts.
             if self._config.spool_path is None and retries >= self._config.max_retries:
-                cause = f"still failing after {retries} retries ({outcome.cause})"
+                cause = (
+                    f"still failing after {retries} retries "
+                    f"({self._config.host}: {outcome.cause})"
+                )
                 return self._drop(_stats.RETRIES_EXHAUSTED, len(messages), cause)
             retries += 1
             delay = outcome.after
@@ -220,13 +232,6 @@ class Deliverer:
     def _drop(self, reason: str, count: int, cause: str) -> int:
         self._counters.dropped(reason, count, cause)
         return count
-
-    def _log_error_once(self, cause: str) -> None:
-        with self._errors_lock:
-            if cause in self._errors_logged:
-                return
-            self._errors_logged.add(cause)
-        _log.error("oakdata could not deliver events: %s", cause)
 
     def _debug(self, message: str, *args: object) -> None:
         if self._config.debug:

@@ -127,8 +127,9 @@ class Counters:
         self._dropped_from_queue = 0
         self._retried = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
-        self._warned_at: dict[str, float] = {}
-        self._unreported: dict[str, int] = {}
+        # Keyed by (reason, topic).
+        self._warned_at: dict[tuple[str, str], float] = {}
+        self._unreported: dict[tuple[str, str], int] = {}
 
     def bind_accepted(self, accepted: Callable[[], int]) -> None:
         """Where to read how many events the queue has taken (the queue, never the client:
@@ -151,12 +152,15 @@ class Counters:
         with self._lock:
             self._delivered += count
 
-    def dropped(self, reason: str, count: int, detail: str) -> None:
-        """Events that had been queued and will now never be sent."""
+    def dropped(self, reason: str, count: int, detail: str, topic: str = "") -> None:
+        """Events that had been queued and will now never be sent.
+
+        topic splits a reason's warnings: a 401 and then a 422 are two different problems,
+        each worth its own first line."""
         with self._lock:
             self._dropped_from_queue += count
             self._dropped[reason] += count
-        self._warn(reason, count, detail)
+        self._warn(reason, count, detail, topic)
 
     def retried(self) -> None:
         with self._lock:
@@ -176,20 +180,24 @@ class Counters:
                 recovered=self._recovered,
             )
 
-    def _warn(self, reason: str, count: int, detail: str) -> None:
+    def _warn(self, reason: str, count: int, detail: str, topic: str = "") -> None:
         # One line the first time, then one summary per interval: a flood of bad events
         # must not become a flood of log lines.
         now = time.monotonic()
         with self._lock:
-            last = self._warned_at.get(reason)
+            key = (reason, topic)
+            last = self._warned_at.get(key)
             if last is not None and now - last < WARNING_SUMMARY_INTERVAL:
-                self._unreported[reason] = self._unreported.get(reason, 0) + count
+                self._unreported[key] = self._unreported.get(key, 0) + count
                 return
-            self._warned_at[reason] = now
-            earlier = self._unreported.pop(reason, 0)
+            self._warned_at[key] = now
+            earlier = self._unreported.pop(key, 0)
         noun = "event" if count == 1 else "events"
+        # A refused key or URL loses every event until someone fixes the configuration:
+        # an error, where other drops are the warnings of a system that mostly works.
+        log = _log.error if reason == CLIENT_ERROR else _log.warning
         if earlier:
-            _log.warning(
+            log(
                 "oakdata dropped %d %s (%s): %s; %d more dropped for this reason since then",
                 count,
                 noun,
@@ -198,12 +206,12 @@ class Counters:
                 earlier,
             )
         else:
-            _log.warning("oakdata dropped %d %s (%s): %s", count, noun, reason, detail)
+            log("oakdata dropped %d %s (%s): %s", count, noun, reason, detail)
 
     def report_unreported(self) -> None:
         """At shutdown: say what the summarising swallowed, so nothing goes unmentioned."""
         with self._lock:
             pending = self._unreported
             self._unreported = {}
-        for reason, count in sorted(pending.items()):
+        for (reason, _topic), count in sorted(pending.items()):
             _log.warning("oakdata dropped %d more events (%s) since the last report", count, reason)

@@ -8,7 +8,7 @@ their own way of waiting, so the retry, split and drop rules exist once.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from . import _log, _stats
 from ._batching import build_body
@@ -133,9 +133,19 @@ def _client_error_cause(response: Response) -> str:
 class Deliverer:
     """Holds what every batch of one client shares: the request template and the counters."""
 
-    def __init__(self, config: Config, counters: Counters) -> None:
+    def __init__(
+        self,
+        config: Config,
+        counters: Counters,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
         self._counters = counters
+        self._clock = clock
+        # When a server's Retry-After ends, on clock's scale. Shared by every batch of the
+        # client: a server that asked for a pause must not get the other sender's batch
+        # a moment later.
+        self._resume_at = 0.0
         self._headers = {
             "Authorization": f"Bearer {config.secret_key}",
             "Content-Type": "application/json",
@@ -166,6 +176,11 @@ class Deliverer:
             self._debug("sending to %s", self._config.ingest_url)
         retries = 0
         while True:
+            pause = self._resume_at - self._clock()
+            if pause > 0:
+                self._debug("waiting %.2f s, as the server asked", pause)
+                if (yield Wait(pause)):
+                    return self._interrupted(len(messages))
             result = yield Send(self.request(messages))
             if not isinstance(result, Response | NetworkError):
                 raise TypeError("a Send must be answered with a Response or a NetworkError")
@@ -194,6 +209,8 @@ class Deliverer:
             delay = outcome.after
             if delay is None:
                 delay = backoff_delay(retries, self._config.retry_initial_delay)
+            else:
+                self._resume_at = max(self._resume_at, self._clock() + delay)
             self._debug(
                 "retry %d of a batch of %d in %.2f s after %s",
                 retries,
@@ -202,12 +219,15 @@ class Deliverer:
                 outcome.cause,
             )
             self._counters.retried()
-            interrupted = yield Wait(delay)
-            if interrupted:
-                if self._config.spool_path is not None:
-                    return len(messages)  # not lost: still in the spool, still "queued"
-                cause = "shutdown's timeout ran out while waiting to retry"
-                return self._drop(_stats.SHUTDOWN_TIMEOUT, len(messages), cause)
+            if (yield Wait(delay)):
+                return self._interrupted(len(messages))
+
+    def _interrupted(self, count: int) -> int:
+        """Shutdown cut a wait short: the batch is dropped, or left in the spool."""
+        if self._config.spool_path is not None:
+            return count  # not lost: still in the spool, still "queued"
+        cause = "shutdown's timeout ran out while waiting to retry"
+        return self._drop(_stats.SHUTDOWN_TIMEOUT, count, cause)
 
     def _split(self, messages: Sequence[bytes]) -> Plan:
         # One oversized message must not take its neighbours down: halve until it is alone.

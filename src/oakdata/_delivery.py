@@ -58,11 +58,12 @@ class Delivered:
 
 
 class RetryLater:
-    __slots__ = ("after", "cause")
+    __slots__ = ("after", "cause", "status")
 
-    def __init__(self, after: float | None, cause: str) -> None:
+    def __init__(self, after: float | None, cause: str, status: int | None = None) -> None:
         self.after = after
         self.cause = cause
+        self.status = status
 
 
 class SplitBatch:
@@ -91,7 +92,7 @@ def classify(result: Response | NetworkError, now: float, batch_size: int) -> Ou
         return SplitBatch()
     if status in RETRYABLE_STATUSES or status >= 500:
         after = retry_after_delay(result.headers.get("retry-after"), now)
-        return RetryLater(after, f"HTTP {status}")
+        return RetryLater(after, f"HTTP {status}", status)
     return DropBatch(_client_error_cause(result), status)
 
 
@@ -194,7 +195,7 @@ class Deliverer:
                 # since a wrong OAK_HOST and a wrong key look alike from the app.
                 cause = f"{self._config.host} answered {outcome.cause}"
                 self._counters.dropped(
-                    _stats.CLIENT_ERROR, len(messages), cause, topic=str(outcome.status)
+                    _stats.CLIENT_ERROR, len(messages), cause, status=outcome.status
                 )
                 return len(messages)
             # With a spool, events outlive any outage the spool can hold: retry for as long
@@ -204,7 +205,10 @@ class Deliverer:
                     f"still failing after {retries} retries "
                     f"({self._config.host}: {outcome.cause})"
                 )
-                return self._drop(_stats.RETRIES_EXHAUSTED, len(messages), cause)
+                self._counters.dropped(
+                    _stats.RETRIES_EXHAUSTED, len(messages), cause, status=outcome.status
+                )
+                return len(messages)
             retries += 1
             delay = outcome.after
             if delay is None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from . import _log
+from ._notify import DropReport
 
 INVALID_INPUT = "invalid_input"
 TOO_LARGE = "too_large"
@@ -117,7 +118,9 @@ class Counters:
     the rest of the bookkeeping. "queued" is derived from it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_drop: Callable[[DropReport], None] | None = None) -> None:
+        """on_drop: told of every drop, on the thread that counts it (see _notify)."""
+        self._on_drop = on_drop
         # Re-entrant: a signal handler may report while the main thread counts.
         self._lock = threading.RLock()
         self._accepted: Callable[[], int] = int  # until bind_accepted: nothing accepted
@@ -146,21 +149,19 @@ class Counters:
         with self._lock:
             self._refused += 1
             self._dropped[reason] += 1
-        self._warn(reason, 1, detail)
+        self._report(reason, 1, detail, None)
 
     def delivered(self, count: int) -> None:
         with self._lock:
             self._delivered += count
 
-    def dropped(self, reason: str, count: int, detail: str, topic: str = "") -> None:
-        """Events that had been queued and will now never be sent.
-
-        topic splits a reason's warnings: a 401 and then a 422 are two different problems,
-        each worth its own first line."""
+    def dropped(self, reason: str, count: int, detail: str, status: int | None = None) -> None:
+        """Events that had been queued and will now never be sent; status, the HTTP status
+        that decided it, if any."""
         with self._lock:
             self._dropped_from_queue += count
             self._dropped[reason] += count
-        self._warn(reason, count, detail, topic)
+        self._report(reason, count, detail, status)
 
     def retried(self) -> None:
         with self._lock:
@@ -180,7 +181,13 @@ class Counters:
                 recovered=self._recovered,
             )
 
-    def _warn(self, reason: str, count: int, detail: str, topic: str = "") -> None:
+    def _report(self, reason: str, count: int, detail: str, status: int | None) -> None:
+        # A 401 and then a 422 are two problems, each worth its own first line.
+        self._warn(reason, count, detail, "" if status is None else str(status))
+        if self._on_drop is not None:
+            self._on_drop(DropReport(reason, count, status, detail))
+
+    def _warn(self, reason: str, count: int, detail: str, topic: str) -> None:
         # One line the first time, then one summary per interval: a flood of bad events
         # must not become a flood of log lines.
         now = time.monotonic()

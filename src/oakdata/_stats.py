@@ -130,6 +130,7 @@ class Counters:
         self._dropped_from_queue = 0
         self._retried = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._drops_seen = 0  # dropped_total at the last drops_since_last_call()
         # Keyed by (reason, topic).
         self._warned_at: dict[tuple[str, str], float] = {}
         self._unreported: dict[tuple[str, str], int] = {}
@@ -162,6 +163,14 @@ class Counters:
             self._dropped_from_queue += count
             self._dropped[reason] += count
         self._report(reason, count, detail, status)
+
+    def drops_since_last_call(self) -> int:
+        """Events dropped, for any reason, since the previous call: flush() and shutdown()
+        say True only when nothing captured since the previous one returned was lost."""
+        with self._lock:
+            total = sum(self._dropped.values())
+            lost, self._drops_seen = total - self._drops_seen, total
+        return lost
 
     def retried(self) -> None:
         with self._lock:

@@ -288,14 +288,16 @@ class _Handler(BaseHTTPRequestHandler):
 class HttpBed:
     """The server, its records and its script. Use as a context manager or call close()."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """port 0: any free port. A given port lets a test refuse connections first and
+        start listening there later (a server coming back after an outage)."""
         self._cond = threading.Condition()
         self._requests: list[BedRequest] = []
         self._script: deque[Behaviour] = deque()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self.responder: Callable[[BedRequest], Behaviour | None] | None = None
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.bed = self
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

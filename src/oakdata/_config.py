@@ -30,7 +30,9 @@ DEFAULT_FLUSH_AT = 20
 DEFAULT_FLUSH_INTERVAL = 10.0
 DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
-DEFAULT_RETRY_INITIAL_DELAY = 0.5
+# With the default 3 retries, the waits are 1-2, 2-4 and 4-8 s: a server restarted or
+# redeployed within 7 s loses nothing (posthog waits 1 + 2 + 4 s).
+DEFAULT_RETRY_INITIAL_DELAY = 2.0
 DEFAULT_MAX_QUEUE_SIZE = 10_000
 DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
 MIN_SPOOL_MAX_BYTES = 1024 * 1024

@@ -7,9 +7,8 @@ their own way of waiting, so the retry, split and drop rules exist once.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from . import _log, _stats
 from ._batching import build_body
@@ -59,11 +58,12 @@ class Delivered:
 
 
 class RetryLater:
-    __slots__ = ("after", "cause")
+    __slots__ = ("after", "cause", "status")
 
-    def __init__(self, after: float | None, cause: str) -> None:
+    def __init__(self, after: float | None, cause: str, status: int | None = None) -> None:
         self.after = after
         self.cause = cause
+        self.status = status
 
 
 class SplitBatch:
@@ -71,10 +71,11 @@ class SplitBatch:
 
 
 class DropBatch:
-    __slots__ = ("cause",)
+    __slots__ = ("cause", "status")
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, status: int = 0) -> None:
         self.cause = cause
+        self.status = status
 
 
 Outcome = Delivered | RetryLater | SplitBatch | DropBatch
@@ -91,8 +92,8 @@ def classify(result: Response | NetworkError, now: float, batch_size: int) -> Ou
         return SplitBatch()
     if status in RETRYABLE_STATUSES or status >= 500:
         after = retry_after_delay(result.headers.get("retry-after"), now)
-        return RetryLater(after, f"HTTP {status}")
-    return DropBatch(_client_error_cause(result))
+        return RetryLater(after, f"HTTP {status}", status)
+    return DropBatch(_client_error_cause(result), status)
 
 
 def _rejections(body: bytes, batch_size: int) -> tuple[tuple[int, str], ...]:
@@ -133,17 +134,26 @@ def _client_error_cause(response: Response) -> str:
 class Deliverer:
     """Holds what every batch of one client shares: the request template and the counters."""
 
-    def __init__(self, config: Config, counters: Counters) -> None:
+    def __init__(
+        self,
+        config: Config,
+        counters: Counters,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
         self._counters = counters
+        self._clock = clock
+        # When a server's Retry-After ends, on clock's scale. Shared by every batch of the
+        # client: a server that asked for a pause must not get the other sender's batch
+        # a moment later.
+        self._resume_at = 0.0
         self._headers = {
             "Authorization": f"Bearer {config.secret_key}",
             "Content-Type": "application/json",
             "User-Agent": f"oakdata-python/{__version__}",
         }
         self._gzip_headers = {**self._headers, "Content-Encoding": "gzip"} if config.gzip else None
-        self._errors_logged: set[str] = set()
-        self._errors_lock = threading.Lock()
+        self._url_logged = False
 
     def __repr__(self) -> str:
         return f"Deliverer(url={self._config.ingest_url!r})"
@@ -160,8 +170,18 @@ class Deliverer:
 
     def deliver(self, messages: Sequence[bytes]) -> Plan:
         """Send one batch until it is delivered or dropped; return how many were dropped."""
+        if not self._url_logged:
+            # Where events go is the first thing to check when none arrive (a forgotten
+            # OAK_HOST sends them to the default host): said once, with debug=True.
+            self._url_logged = True
+            self._debug("sending to %s", self._config.ingest_url)
         retries = 0
         while True:
+            pause = self._resume_at - self._clock()
+            if pause > 0:
+                self._debug("waiting %.2f s, as the server asked", pause)
+                if (yield Wait(pause)):
+                    return self._interrupted(len(messages))
             result = yield Send(self.request(messages))
             if not isinstance(result, Response | NetworkError):
                 raise TypeError("a Send must be answered with a Response or a NetworkError")
@@ -171,17 +191,26 @@ class Deliverer:
             if isinstance(outcome, SplitBatch):
                 return (yield from self._split(messages))
             if isinstance(outcome, DropBatch):
-                self._log_error_once(outcome.cause)
-                return self._drop(_stats.CLIENT_ERROR, len(messages), outcome.cause)
+                # The drop's own warning is the one line a user sees: it names the host,
+                # since a wrong OAK_HOST and a wrong key look alike from the app.
+                cause = f"{self._config.host} answered {outcome.cause}"
+                return self._drop(_stats.CLIENT_ERROR, len(messages), cause, outcome.status)
             # With a spool, events outlive any outage the spool can hold: retry for as long
             # as it takes, and let shutdown's timeout, not a retry count, end the attempts.
             if self._config.spool_path is None and retries >= self._config.max_retries:
-                cause = f"still failing after {retries} retries ({outcome.cause})"
-                return self._drop(_stats.RETRIES_EXHAUSTED, len(messages), cause)
+                cause = (
+                    f"still failing after {retries} retries "
+                    f"({self._config.host}: {outcome.cause})"
+                )
+                return self._drop(
+                    _stats.RETRIES_EXHAUSTED, len(messages), cause, outcome.status
+                )
             retries += 1
             delay = outcome.after
             if delay is None:
                 delay = backoff_delay(retries, self._config.retry_initial_delay)
+            else:
+                self._resume_at = max(self._resume_at, self._clock() + delay)
             self._debug(
                 "retry %d of a batch of %d in %.2f s after %s",
                 retries,
@@ -190,10 +219,12 @@ class Deliverer:
                 outcome.cause,
             )
             self._counters.retried()
-            interrupted = yield Wait(delay)
-            if interrupted:
-                cause = "shutdown's timeout ran out while waiting to retry"
-                return self.give_up(len(messages), cause)
+            if (yield Wait(delay)):
+                return self._interrupted(len(messages))
+
+    def _interrupted(self, count: int) -> int:
+        """Shutdown cut a wait short: the batch is dropped, or left in the spool."""
+        return self.give_up(count, "shutdown's timeout ran out while waiting to retry")
 
     def _split(self, messages: Sequence[bytes]) -> Plan:
         # One oversized message must not take its neighbours down: halve until it is alone.
@@ -222,16 +253,9 @@ class Deliverer:
             return count  # not lost: still in the spool, still "queued"
         return self._drop(_stats.SHUTDOWN_TIMEOUT, count, cause)
 
-    def _drop(self, reason: str, count: int, cause: str) -> int:
-        self._counters.dropped(reason, count, cause)
+    def _drop(self, reason: str, count: int, cause: str, status: int | None = None) -> int:
+        self._counters.dropped(reason, count, cause, status)
         return count
-
-    def _log_error_once(self, cause: str) -> None:
-        with self._errors_lock:
-            if cause in self._errors_logged:
-                return
-            self._errors_logged.add(cause)
-        _log.error("oakdata could not deliver events: %s", cause)
 
     def _debug(self, message: str, *args: object) -> None:
         if self._config.debug:

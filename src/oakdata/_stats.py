@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from . import _log
+from ._notify import DropReport
 
 INVALID_INPUT = "invalid_input"
 TOO_LARGE = "too_large"
@@ -117,7 +118,9 @@ class Counters:
     the rest of the bookkeeping. "queued" is derived from it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_drop: Callable[[DropReport], None] | None = None) -> None:
+        """on_drop: told of every drop, on the thread that counts it (see _notify)."""
+        self._on_drop = on_drop
         # Re-entrant: a signal handler may report while the main thread counts.
         self._lock = threading.RLock()
         self._accepted: Callable[[], int] = int  # until bind_accepted: nothing accepted
@@ -127,8 +130,10 @@ class Counters:
         self._dropped_from_queue = 0
         self._retried = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
-        self._warned_at: dict[str, float] = {}
-        self._unreported: dict[str, int] = {}
+        self._drops_seen = 0  # dropped_total at the last drops_since_last_call()
+        # Keyed by (reason, topic).
+        self._warned_at: dict[tuple[str, str], float] = {}
+        self._unreported: dict[tuple[str, str], int] = {}
 
     def bind_accepted(self, accepted: Callable[[], int]) -> None:
         """Where to read how many events the queue has taken (the queue, never the client:
@@ -145,18 +150,27 @@ class Counters:
         with self._lock:
             self._refused += 1
             self._dropped[reason] += 1
-        self._warn(reason, 1, detail)
+        self._report(reason, 1, detail, None)
 
     def delivered(self, count: int) -> None:
         with self._lock:
             self._delivered += count
 
-    def dropped(self, reason: str, count: int, detail: str) -> None:
-        """Events that had been queued and will now never be sent."""
+    def dropped(self, reason: str, count: int, detail: str, status: int | None = None) -> None:
+        """Events that had been queued and will now never be sent; status, the HTTP status
+        that decided it, if any."""
         with self._lock:
             self._dropped_from_queue += count
             self._dropped[reason] += count
-        self._warn(reason, count, detail)
+        self._report(reason, count, detail, status)
+
+    def drops_since_last_call(self) -> int:
+        """Events dropped, for any reason, since the previous call: flush() and shutdown()
+        say True only when nothing captured since the previous one returned was lost."""
+        with self._lock:
+            total = sum(self._dropped.values())
+            lost, self._drops_seen = total - self._drops_seen, total
+        return lost
 
     def retried(self) -> None:
         with self._lock:
@@ -176,20 +190,30 @@ class Counters:
                 recovered=self._recovered,
             )
 
-    def _warn(self, reason: str, count: int, detail: str) -> None:
+    def _report(self, reason: str, count: int, detail: str, status: int | None) -> None:
+        # A 401 and then a 422 are two problems, each worth its own first line.
+        self._warn(reason, count, detail, "" if status is None else str(status))
+        if self._on_drop is not None:
+            self._on_drop(DropReport(reason, count, status, detail))
+
+    def _warn(self, reason: str, count: int, detail: str, topic: str) -> None:
         # One line the first time, then one summary per interval: a flood of bad events
         # must not become a flood of log lines.
         now = time.monotonic()
         with self._lock:
-            last = self._warned_at.get(reason)
+            key = (reason, topic)
+            last = self._warned_at.get(key)
             if last is not None and now - last < WARNING_SUMMARY_INTERVAL:
-                self._unreported[reason] = self._unreported.get(reason, 0) + count
+                self._unreported[key] = self._unreported.get(key, 0) + count
                 return
-            self._warned_at[reason] = now
-            earlier = self._unreported.pop(reason, 0)
+            self._warned_at[key] = now
+            earlier = self._unreported.pop(key, 0)
         noun = "event" if count == 1 else "events"
+        # A refused key or URL loses every event until someone fixes the configuration:
+        # an error, where other drops are the warnings of a system that mostly works.
+        log = _log.error if reason == CLIENT_ERROR else _log.warning
         if earlier:
-            _log.warning(
+            log(
                 "oakdata dropped %d %s (%s): %s; %d more dropped for this reason since then",
                 count,
                 noun,
@@ -198,12 +222,12 @@ class Counters:
                 earlier,
             )
         else:
-            _log.warning("oakdata dropped %d %s (%s): %s", count, noun, reason, detail)
+            log("oakdata dropped %d %s (%s): %s", count, noun, reason, detail)
 
     def report_unreported(self) -> None:
         """At shutdown: say what the summarising swallowed, so nothing goes unmentioned."""
         with self._lock:
             pending = self._unreported
             self._unreported = {}
-        for reason, count in sorted(pending.items()):
+        for (reason, _topic), count in sorted(pending.items()):
             _log.warning("oakdata dropped %d more events (%s) since the last report", count, reason)

@@ -76,7 +76,7 @@ def test_debug_output_on_stderr_never_contains_the_secret_key_or_property_values
     assert PROPERTY_MARKER not in out + err
 
 
-def test_the_oakdata_logger_has_only_a_null_handler_by_default(client_class):
+def test_the_oakdata_logger_gets_no_handler_of_ours_by_default(client_class):
     script = textwrap.dedent(
         """
         import asyncio, inspect, logging, sys
@@ -95,7 +95,9 @@ def test_the_oakdata_logger_has_only_a_null_handler_by_default(client_class):
     done = run_python(script, client_class.__name__)
     assert done.returncode == 0, done.stderr
     handlers, root_handlers = done.stdout.splitlines()
-    assert handlers == "['NullHandler']"
+    # None at all: with nothing configured, logging.lastResort prints our warnings, and
+    # any configuration of the app's takes over (see _log).
+    assert handlers == "[]"
     assert root_handlers == "0"
 
 

@@ -95,3 +95,14 @@ def test_dropped_total_is_the_sum_of_the_reasons(oak):
     oak.capture("u", "big", {"blob": "x" * (300 * 1024)})
     stats = oak.stats()
     assert stats.dropped_total == 3 == sum(stats.dropped.values())
+
+
+def test_drops_since_last_call_counts_each_drop_once():
+    from oakdata._stats import Counters
+
+    counters = Counters()
+    assert counters.drops_since_last_call() == 0
+    counters.captured_and_dropped("invalid_input", "capture: event is empty")
+    counters.dropped("queue_full", 3, "full")
+    assert counters.drops_since_last_call() == 4
+    assert counters.drops_since_last_call() == 0

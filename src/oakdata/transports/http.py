@@ -297,6 +297,8 @@ def describe_error(exc: BaseException) -> str:
         return "not an HTTP/1.1 answer"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "could not resolve the host name (check host / OAK_HOST)"
     if isinstance(exc, ConnectionResetError):
         return "connection reset"
     if isinstance(exc, http.client.RemoteDisconnected | http.client.IncompleteRead):

@@ -30,7 +30,8 @@ def retry_after_delay(header: str | None, now: float) -> float | None:
     if not header:
         return None
     value = header.strip()
-    if value.isdigit():
+    # ASCII only: str.isdigit() also accepts digits such as "²" that float() refuses.
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_DELAY)
     from email.utils import parsedate_to_datetime  # only paid for on a 429 with a date
 

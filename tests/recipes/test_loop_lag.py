@@ -1,9 +1,10 @@
 """The event loop is never blocked by AsyncOakClient, whatever the server does.
 
 A ticker coroutine asks for a short sleep again and again and records how late it wakes.
-The bound is generous on purpose: this is a behaviour (nothing blocks the loop: a blocking
-connect or read would show as a lag of the server's whole delay, seconds), not a figure of
-speed; bench/loop_lag.py measures the real numbers.
+The bound (BLOCKED_LOOP_SECONDS, 1 s) is generous on purpose: this is a behaviour, not a
+figure of speed. The server's delay, the request timeout and the back-off are each longer
+than the bound, so a blocking connect, read or sleep would show as a lag past it;
+bench/loop_lag.py measures the real numbers, in these same situations.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import asyncio
 
 from httpbed import Delay, HttpBed
-from looplag import loop_lags
+from looplag import BLOCKED_LOOP_SECONDS, loop_lags
 from oakdata import AsyncOakClient
 
 from .conftest import SECRET_KEY
 
 WINDOW_SECONDS = 1.5
-LAG_BOUND_SECONDS = 0.05
+# Enough to show the ticker ran all along rather than once after a stall; a 5 ms ticker
+# gets hundreds in the window on an idle machine.
+MIN_TICKS = 10
 
 
 async def _lags_while_capturing(client: AsyncOakClient) -> list[float]:
@@ -59,7 +62,8 @@ def _client(url: str) -> AsyncOakClient:
         flush_interval=0,
         request_timeout=3.0,
         max_retries=3,
-        retry_initial_delay=0.05,
+        # A first back-off of 1.5 to 3 s: slept with time.sleep, it would show.
+        retry_initial_delay=3.0,
     )
 
 
@@ -80,8 +84,8 @@ def test_the_loop_keeps_ticking_while_the_server_is_slow(bed: HttpBed) -> None:
     measured = bed.requests[warm_requests:]
     assert measured, "no request was in flight while the loop was measured"
     assert all(r.outcome in ("pending", "aborted") for r in measured)
-    assert len(lags) > 50
-    assert max(lags) < LAG_BOUND_SECONDS, f"worst lag {max(lags) * 1000:.1f} ms"
+    assert len(lags) > MIN_TICKS
+    assert max(lags) < BLOCKED_LOOP_SECONDS, f"worst lag {max(lags):.2f} s"
 
 
 def test_the_loop_keeps_ticking_while_the_server_refuses_connections(
@@ -100,13 +104,13 @@ def test_the_loop_keeps_ticking_while_the_server_refuses_connections(
     lags, retried = asyncio.run(scenario())
 
     assert retried > 0, "no connection was attempted while the loop was measured"
-    assert len(lags) > 50
-    assert max(lags) < LAG_BOUND_SECONDS, f"worst lag {max(lags) * 1000:.1f} ms"
+    assert len(lags) > MIN_TICKS
+    assert max(lags) < BLOCKED_LOOP_SECONDS, f"worst lag {max(lags):.2f} s"
 
 
 def test_flush_awaits_without_blocking_the_loop(bed: HttpBed) -> None:
     _warm_up(bed)
-    bed.responder = lambda request: Delay(0.5)
+    bed.responder = lambda request: Delay(2)  # longer than the bound, within the timeout
 
     async def scenario() -> tuple[list[float], bool]:
         client = _client(bed.url)
@@ -122,5 +126,5 @@ def test_flush_awaits_without_blocking_the_loop(bed: HttpBed) -> None:
     lags, delivered = asyncio.run(scenario())
 
     assert delivered
-    assert len(lags) > 20, "the ticker did not run while flush() waited"
-    assert max(lags) < LAG_BOUND_SECONDS, f"worst lag {max(lags) * 1000:.1f} ms"
+    assert len(lags) > MIN_TICKS, "the ticker did not run while flush() waited"
+    assert max(lags) < BLOCKED_LOOP_SECONDS, f"worst lag {max(lags):.2f} s"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from httpbed import Delay, HttpBed, Reply
-from looplag import loop_lags
+from looplag import BLOCKED_LOOP_SECONDS, loop_lags
 from oakdata import AsyncOakClient, Stats
 from oakdata.testing import MemoryTransport
 
@@ -36,8 +36,6 @@ from ._support import (
 # Guards an await that must end by its own timeout: far below the back-off or request it
 # would otherwise wait out, far above what the timeout allows.
 BOUND_GUARD_SECONDS = 10.0
-
-LAG_BOUND_SECONDS = 0.05
 
 
 def _client(url: str, **options: Any) -> AsyncOakClient:
@@ -208,7 +206,8 @@ def test_shutdown_returns_false_within_its_timeout_against_a_failing_server(
 
 def test_the_loop_is_never_blocked_while_the_server_is_slow(bed: HttpBed):
     # A behaviour, not a benchmark: a blocking connect, write or read would stall the loop
-    # for the server's whole delay (seconds); the bound only absorbs a busy CI machine.
+    # for the request timeout (3 s) at least; the 1 s bound absorbs a busy machine, and
+    # bench/loop_lag.py measures the lag itself.
     async def warm_up() -> None:
         # The first send imports the transport (ssl, http.client): an import, not a wait.
         async with _client(bed.url) as oak:
@@ -235,8 +234,8 @@ def test_the_loop_is_never_blocked_while_the_server_is_slow(bed: HttpBed):
     assert measured, "no request was in flight while the loop was measured"
     assert all(r.outcome in ("pending", "aborted") for r in measured)
     assert (flushed, shut_down) == (False, False)
-    assert len(lags) > 20
-    assert max(lags) < LAG_BOUND_SECONDS, f"worst lag {max(lags) * 1000:.1f} ms"
+    assert len(lags) > 10  # the ticker ran all along, not once after a stall
+    assert max(lags) < BLOCKED_LOOP_SECONDS, f"worst lag {max(lags):.2f} s"
 
 
 # ----------------------------------------------------------------------------- exit

@@ -54,7 +54,7 @@ def _config(**options: Any) -> Config:
         "gzip": False,
         **options,
     }
-    return Config(SECRET_KEY, **settings)
+    return Config(secret_key=SECRET_KEY, **settings)
 
 
 def _messages(count: int) -> list[bytes]:
@@ -95,17 +95,24 @@ def _deliver(
     interrupt_waits: bool = False,
     **options: Any,
 ) -> Run:
-    """Drive deliver() over count messages as a shell does, each wait taking no time."""
+    """Drive deliver() over count messages as a shell does, each wait taking no time on
+    the wall clock and exactly its length on the Deliverer's."""
     counters = Counters()
     counters.bind_accepted(lambda: count)  # the queue had accepted exactly this batch
-    plan: Plan = Deliverer(_config(**options), counters).deliver(_messages(count))
+    now = [0.0]
+    deliverer = Deliverer(_config(**options), counters, clock=lambda: now[0])
+    plan: Plan = deliverer.deliver(_messages(count))
     actions: list[Action] = []
     answer: Result = None
     try:
         while True:
             action = plan.send(answer)
             actions.append(action)
-            answer = respond(action.request) if isinstance(action, Send) else interrupt_waits
+            if isinstance(action, Send):
+                answer = respond(action.request)
+            else:
+                now[0] += action.seconds
+                answer = interrupt_waits
     except StopIteration as stop:
         undelivered: int = stop.value
     stats = counters.snapshot()

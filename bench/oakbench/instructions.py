@@ -39,12 +39,9 @@ def loop(part: str, captures: int) -> None:
 
     import oakdata
     from oakdata import _ids
-    from oakdata._compiled import speedups
 
     fake_clock = itertools.count(1_800_000_000_000_000_000, 10_000).__next__
     _ids.time_ns = fake_clock  # type: ignore[attr-defined]  # see the module's docstring
-    if speedups is not None:  # the compiled ids read the clock they were given
-        speedups.configure_ids(fake_clock, _ids._random_tail, _ids._utc_second)
 
     ids, props = distinct_ids(), properties()
     client = oakdata.OakClient(

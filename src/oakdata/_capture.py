@@ -10,9 +10,6 @@ json encoder uses, and the library's properties join the properties' JSON as tex
 Anything else, or anything that form cannot encode (NaN, a cycle, a lone surrogate), is
 built by _message.capture and encoded whole, the general way; tests check that both ways
 give the same JSON value.
-
-Where the compiled module is there (_compiled), capture_encoder returns its form of the
-first branch, which hands everything else to encode_general.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from __future__ import annotations
 from types import MethodType
 
 from . import _message
-from ._compiled import speedups
 from ._encoding import Encoder
 from ._ids import new_ids
 from ._message import LIB_NAME, MAX_ID_LENGTH
@@ -30,8 +26,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TypeGuard
-
-    from ._speedups import CaptureEncoder
 
     # (distinct_id, event, properties, groups, timestamp, uuid) -> (uuid, JSON bytes)
     CaptureForm = Callable[[object, object, object, object, object, object], tuple[str, bytes]]
@@ -49,27 +43,10 @@ MAX_KNOWN_EVENTS = 1024
 _known_events: dict[str, str] = {}
 
 
-def capture_encoder(encoder: Encoder, *, compiled: bool = True) -> CaptureForm:
-    """encode_capture with its encoder given: the compiled form where there is one."""
-    dumps, default, option, chunks = encoder.parts()
-    if speedups is None or not compiled or (dumps is None and chunks is None):
-        pure: CaptureForm = MethodType(encode_capture, encoder)
-        return pure
-    # What the compiled form does not write, encode_capture's first branch would not
-    # either (the same checks, the same encoders): it goes straight to the general way.
-    general: CaptureForm = MethodType(encode_general, encoder)
-    compiled_form: CaptureEncoder = speedups.CaptureEncoder(
-        general,
-        dumps,
-        default,
-        option,
-        chunks,
-        TAIL.encode(),
-        ONLY_LIB_PROPERTIES.encode(),
-        MAX_ID_LENGTH,
-        MAX_KNOWN_EVENTS,
-    )
-    return compiled_form.encode
+def capture_encoder(encoder: Encoder) -> CaptureForm:
+    """encode_capture with its encoder given."""
+    bound: CaptureForm = MethodType(encode_capture, encoder)
+    return bound
 
 
 def encode_capture(

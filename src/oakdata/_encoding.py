@@ -17,10 +17,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    EncoderParts = tuple[
-        Callable[..., bytes] | None, Callable[[Any], Any], int, Callable[[Any, int], Any] | None
-    ]
-
 CYCLE_MARKER = "<cycle>"
 # Deeper than any sane event; protects the repair walk from recursion limits.
 MAX_DEPTH = 64
@@ -51,11 +47,6 @@ class Encoder:
     @property
     def uses_orjson(self) -> bool:
         return self._orjson_dumps is not None
-
-    def parts(self) -> EncoderParts:
-        """(orjson's dumps or None, the default hook, orjson's option, the json package's C
-        encoder or None): what the compiled capture (_speedups.c) encodes properties with."""
-        return self._orjson_dumps, self._default, self._orjson_option, self._fast
 
     def encode(self, message: Mapping[str, Any]) -> bytes:
         if self._orjson_dumps is not None:

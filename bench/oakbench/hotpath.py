@@ -43,9 +43,9 @@ def capture_pieces(number: int) -> list[tuple[str, float]]:
         flush_interval=0,
         max_queue_size=10_000_000,
     )
-    encode = _capture.capture_encoder(encoder)
+    encode = _capture.encode_capture_with(encoder)
     head = '{"type":"capture","properties":'
-    tail = _capture.TAIL
+    tail = _capture.AFTER_PROPERTIES
     data = client._encoder.encode(message)
     rows = [
         ("capture() whole call", per_call_us(lambda: client.capture(id0, EVENT_NAME, p0), number)),

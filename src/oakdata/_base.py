@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from . import _lifecycle, _log, _message, _stats
 from ._batching import MAX_MESSAGE_BYTES, take_batch
-from ._capture import capture_encoder
+from ._capture import encode_capture_with
 from ._config import (
     DEFAULT_FLUSH_AT,
     DEFAULT_FLUSH_INTERVAL,
@@ -80,7 +80,7 @@ class BaseClient:
             _log.enable_debug()
         self._counters = Counters()
         self._encoder = Encoder(_lifecycle.TypeWarnings().warn)
-        self._encode_capture = capture_encoder(self._encoder)
+        self._encode_capture = encode_capture_with(self._encoder)
         self._closed = False
         self._close_lock = threading.RLock()
         self._start(transport)

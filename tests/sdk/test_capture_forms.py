@@ -56,13 +56,13 @@ NAMES = ["signup", 'quoted "name"', "ünïcödé", "line\nbreak", "lone \ud800 s
 def encoder(request: pytest.FixtureRequest) -> Encoder:
     if request.param:
         pytest.importorskip("orjson", reason="the speedups extra is not installed")
-    return Encoder(speedups=request.param)
+    return Encoder(use_orjson=request.param)
 
 
 @pytest.fixture
-def encode(encoder: Encoder) -> _capture.CaptureForm:
+def encode(encoder: Encoder) -> _capture.EncodeCapture:
     """capture()'s encoding, (distinct_id, event, properties, groups, timestamp, uuid)."""
-    return _capture.capture_encoder(encoder)
+    return _capture.encode_capture_with(encoder)
 
 
 def _known_events() -> list[str]:
@@ -166,8 +166,8 @@ json_values = st.recursive(
     properties=st.dictionaries(st.text(max_size=8), json_values, max_size=6),
 )
 def test_any_capture_gives_the_same_json_value_both_ways(distinct_id, event, properties):
-    for encoder in (Encoder(speedups=False), Encoder(speedups=True)):
-        encode = _capture.capture_encoder(encoder)
+    for encoder in (Encoder(use_orjson=False), Encoder(use_orjson=True)):
+        encode = _capture.encode_capture_with(encoder)
         try:
             general = _general(encoder, distinct_id, event, properties)
         except _message.InvalidInput:

@@ -16,18 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import report, sdks
 from .control import SinkControl
 from .event import EVENT_NAME, distinct_ids, properties
-
-# oakdata/_compiled.py's switch (the bench does not import oakdata itself).
-PURE_PYTHON_ENV = "OAKDATA_PURE_PYTHON"
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BENCH_DIR.parent
@@ -40,7 +37,6 @@ class Column:
     name: str  # the table's column
     sdk: str  # what sdks.build() builds
     python: str  # the interpreter of the environment it is installed in
-    env: Mapping[str, str] = field(default_factory=dict)  # added to the workload's environment
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,12 +53,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS) + ",import")
     parser.add_argument("--speedups-python", help="interpreter with oakdata[speedups]")
     parser.add_argument("--speedups-note", default="", help="why there is no speedups column")
-    parser.add_argument(
-        "--no-pure",
-        dest="pure",
-        action="store_false",
-        help="leave out the column of oakdata's pure Python form (OAKDATA_PURE_PYTHON=1)",
-    )
     parser.add_argument("--output", default=str(BENCH_DIR / "results" / "latest.json"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -81,10 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     columns = [Column(s, s, sys.executable) for s in sdks.SDKS if s in chosen]
     if args.speedups_python and "oakdata" in chosen:
         columns.append(Column(report.SPEEDUPS, "oakdata", args.speedups_python))
-    if args.pure and "oakdata" in chosen:
-        # The same install with its compiled module turned off: what a platform without a
-        # wheel or a compiler runs.
-        columns.append(Column(report.PURE, "oakdata", sys.executable, {PURE_PYTHON_ENV: "1"}))
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     names = [c.name for c in columns]
 
@@ -189,11 +175,6 @@ def run_notes(
     plain_runs = [r for rs in samples.get(report.OAK, {}).values() for r in rs]
     if any(r.get("orjson_installed") for r in plain_runs):
         notes.append("Warning: orjson is importable in the plain oakdata environment.")
-    for column, compiled in ((report.OAK, True), (report.SPEEDUPS, True), (report.PURE, False)):
-        runs = [r for rs in samples.get(column, {}).values() for r in rs]
-        if any(r.get("compiled", compiled) is not compiled for r in runs):  # imports: none
-            form = "its compiled module" if compiled else "the pure Python form"
-            notes.append(f"Warning: the {column} column did not run {form} in every run.")
     notes += [f"FAILED (n/a in the table when every repeat failed): {f}" for f in failures]
     return notes
 
@@ -417,7 +398,6 @@ def run_workload(
         done = subprocess.run(
             [column.python, "-m", "oakbench.workload", json.dumps(spec)],
             cwd=BENCH_DIR,
-            env={**os.environ, **column.env},
             capture_output=True,
             text=True,
             timeout=deadline + 30,
@@ -447,8 +427,7 @@ def import_times(column: Column, runs: int) -> list[float]:
             done = subprocess.run(
                 [column.python, "-I", "-X", "importtime", "-c", f"import {module}"],
                 cwd=empty,
-                env={**os.environ, **column.env},
-                capture_output=True,
+                    capture_output=True,
                 text=True,
                 timeout=120,
                 check=True,
@@ -476,8 +455,7 @@ def src_fingerprint() -> str:
     """A hash of oakdata's sources and build files, as the editable install sees them."""
     digest = hashlib.sha256()
     package = REPO_DIR / "src" / "oakdata"
-    paths = [*sorted(package.rglob("*.py")), *sorted(package.rglob("_speedups*.[ch]"))]
-    paths += [REPO_DIR / "pyproject.toml", REPO_DIR / "setup.py"]
+    paths = [*sorted(package.rglob("*.py")), REPO_DIR / "pyproject.toml"]
     for path in paths:
         digest.update(str(path.relative_to(REPO_DIR)).encode())
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import pstats
@@ -31,7 +32,6 @@ def per_call_us(fn: Callable[[], Any], number: int, repeat: int = 5) -> float:
 def capture_pieces(number: int) -> list[tuple[str, float]]:
     import oakdata
     from oakdata import _capture, _encoding, _ids, _message
-    from oakdata._compiled import speedups
 
     ids, props = distinct_ids(), properties()
     p0, id0 = props[0], ids[0]
@@ -44,30 +44,25 @@ def capture_pieces(number: int) -> list[tuple[str, float]]:
         flush_interval=0,
         max_queue_size=10_000_000,
     )
-    encode = _capture.capture_encoder(encoder)
+    encode = functools.partial(_capture.encode_capture, encoder)
     head = '{"type":"capture","properties":'
-    tail = _capture.TAIL
+    tail = _capture.AFTER_PROPERTIES
     data = client._encoder.encode(message)
     rows = [
         ("capture() whole call", per_call_us(lambda: client.capture(id0, EVENT_NAME, p0), number)),
         (
-            f"  the message's bytes ({'compiled' if speedups else 'pure Python'})",
+            "  the message's bytes (_capture.encode_capture)",
             per_call_us(lambda: encode(id0, EVENT_NAME, p0, None, None, None), number),
         ),
-        (
-            "    _capture.encode_capture (the pure Python form)",
-            per_call_us(
-                lambda: _capture.encode_capture(encoder, id0, EVENT_NAME, p0, None, None, None),
-                number,
-            ),
-        ),
         ("    _ids.new_ids() (uuid + timestamp)", per_call_us(_ids.new_ids, number)),
-        ("    _ids.py_new_ids() (its pure Python form)", per_call_us(_ids.py_new_ids, number)),
         (
             "    encode_within (properties)",
             per_call_us(lambda: encoder.encode_within(head, p0, tail), number),
         ),
-        ("  the queue's put (lock + append)", per_call_us(lambda: client._put(data), number)),
+        (
+            "  the queue's put (lock + append)",
+            per_call_us(lambda: client._worker.put(data), number),
+        ),
         (
             "  for comparison: build the message dict",
             per_call_us(lambda: _message.capture(id0, EVENT_NAME, p0, None, None, None), number),

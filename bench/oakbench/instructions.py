@@ -20,6 +20,7 @@ Needs valgrind (Debian: ``apt-get install valgrind``).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -39,12 +40,9 @@ def loop(part: str, captures: int) -> None:
 
     import oakdata
     from oakdata import _ids
-    from oakdata._compiled import speedups
 
     fake_clock = itertools.count(1_800_000_000_000_000_000, 10_000).__next__
     _ids.time_ns = fake_clock  # type: ignore[attr-defined]  # see the module's docstring
-    if speedups is not None:  # the compiled ids read the clock they were given
-        speedups.configure_ids(fake_clock, _ids._random_tail, _ids._utc_second)
 
     ids, props = distinct_ids(), properties()
     client = oakdata.OakClient(
@@ -55,7 +53,9 @@ def loop(part: str, captures: int) -> None:
         max_queue_size=10_000_000,
     )
     client.capture(ids[0], EVENT_NAME, props[0])  # the thread starts, lazy imports happen
-    encode_capture = client._encode_capture
+    from oakdata import _capture
+
+    encode_capture = functools.partial(_capture.encode_capture, client._encoder)
     data = b"x" * 400
 
     def nothing(distinct_id: str, event: str, properties: Any) -> None:
@@ -68,7 +68,7 @@ def loop(part: str, captures: int) -> None:
         encode_capture(distinct_id, event, properties, None, None, None)
 
     def put_only(distinct_id: str, event: str, properties: Any) -> None:
-        client._put(data)
+        client._worker.put(data)
 
     call: Callable[[str, str, Any], Any] = {
         "capture": client.capture,

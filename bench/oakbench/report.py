@@ -9,7 +9,6 @@ from typing import Any
 
 OAK = "oakdata"
 SPEEDUPS = "oakdata[speedups]"
-PURE = "oakdata, pure Python"  # no target: the fallback where the compiled module is not built
 PEERS = ("posthog", "segment")
 
 

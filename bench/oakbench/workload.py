@@ -84,7 +84,6 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "scenario": scenario,
         "version": client.version,
         "orjson_installed": importlib.util.find_spec("orjson") is not None,
-        **compiled(sdk),
     }
     if scenario == "memory":
         control.reset("slow", latency=STALL_SECONDS)
@@ -235,17 +234,7 @@ def serverless(
         "p50_ms": ordered[len(ordered) // 2] / 1e6,
         "p90_ms": ordered[int(len(ordered) * 0.9)] / 1e6,
         "sink": stats,
-        **compiled(sdk),
     }
-
-
-def compiled(sdk: str) -> dict[str, bool]:
-    """{"compiled": whether oakdata runs its compiled module} for oakdata, else nothing."""
-    if sdk != "oakdata":
-        return {}
-    from oakdata import _compiled
-
-    return {"compiled": _compiled.speedups is not None}
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Turning arbitrary Python values into JSON bytes, once, at capture time.
 
-The fast path is orjson when installed, else the C JSON encoder, with a ``default`` hook
-for the values that have an obvious JSON form. Only when it refuses (NaN, a reference
-cycle, a key it cannot use, a lone surrogate) do we walk the value in Python and repair it,
-so an ordinary event never pays for the slow path.
+The fast path is orjson when installed, else the json package's C encoder, with a
+``default`` hook for the values that have an obvious JSON form. Only when it refuses (NaN,
+a reference cycle, a key it cannot use, a lone surrogate) do we walk the value in Python
+and repair it, so an ordinary event never pays for the slow path.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from collections.abc import Callable, Mapping
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-    EncoderParts = tuple[
-        Callable[..., bytes] | None, Callable[[Any], Any], int, Callable[[Any, int], Any] | None
-    ]
 
 CYCLE_MARKER = "<cycle>"
 # Deeper than any sane event; protects the repair walk from recursion limits.
@@ -35,27 +31,24 @@ def _ignore_unknown(_type_name: str) -> None:
 class Encoder:
     """Encodes one message to compact UTF-8 JSON bytes; reports each type sent as its repr.
 
-    With ``speedups`` and orjson installed (``pip install 'oakdata[speedups]'``), orjson
+    With ``use_orjson`` and orjson installed (``pip install 'oakdata[speedups]'``), orjson
     encodes first; whatever it refuses (an int beyond 64 bits, a lone surrogate, a cycle,
     a non-str key) takes the standard library's path, so both produce the same JSON values.
+    ``quote`` is the json package's C function that writes a str as a JSON string (None
+    where there is none): what the capture path writes names with.
     """
 
     def __init__(
-        self, on_unknown_type: UnknownTypeHook = _ignore_unknown, *, speedups: bool = True
+        self, on_unknown_type: UnknownTypeHook = _ignore_unknown, *, use_orjson: bool = True
     ) -> None:
         self._on_unknown_type = on_unknown_type
         self._strict_encoder: Any = None  # the json package's, made on first need
-        self._fast, self.quote = _c_encoder(self._default)
-        self._orjson_dumps, self._orjson_option = _orjson() if speedups else (None, 0)
+        self._c_encode, self.quote = json_c_encoder(self._default)
+        self._orjson_dumps, self._orjson_option = _orjson() if use_orjson else (None, 0)
 
     @property
     def uses_orjson(self) -> bool:
         return self._orjson_dumps is not None
-
-    def parts(self) -> EncoderParts:
-        """(orjson's dumps or None, the default hook, orjson's option, the json package's C
-        encoder or None): what the compiled capture (_speedups.c) encodes properties with."""
-        return self._orjson_dumps, self._default, self._orjson_option, self._fast
 
     def encode(self, message: Mapping[str, Any]) -> bytes:
         if self._orjson_dumps is not None:
@@ -69,14 +62,14 @@ class Encoder:
         # UnicodeEncodeError (a ValueError) means a lone surrogate, which is not valid
         # UTF-8 and which the protocol forbids: the repair replaces it.
         try:
-            if self._fast is not None:
-                return "".join(self._fast(message, 0)).encode("utf-8")
+            if self._c_encode is not None:
+                return "".join(self._c_encode(message, 0)).encode("utf-8")
             return self._strict(message).encode("utf-8")
         except (ValueError, TypeError, RecursionError):
             repaired = self._repair(message, 0, set())
             return self._strict(repaired).encode("utf-8")
 
-    def encode_within(self, head: str, value: dict[Any, Any], tail: str) -> bytes | None:
+    def encode_within(self, head: str, value: dict[Any, Any], tail: bytes) -> bytes | None:
         """head, then value as JSON with its closing brace replaced by tail.
 
         For a non-empty dict, so that tail can add members (",..."). None if value needs
@@ -88,11 +81,11 @@ class Encoder:
                 # default and option by position: a little cheaper than as keywords.
                 data = self._orjson_dumps(value, self._default, self._orjson_option)
                 # A join makes exact-sized bytes: none keep orjson's larger buffer alive.
-                return b"".join((head.encode(), data[:-1], tail.encode()))
-            if self._fast is None:
+                return b"".join((head.encode(), data[:-1], tail))
+            if self._c_encode is None:
                 return None
-            text = "".join(self._fast(value, 0))
-            return f"{head}{text[:-1]}{tail}".encode()
+            text = "".join(self._c_encode(value, 0))
+            return f"{head}{text[:-1]}".encode() + tail
         except (ValueError, TypeError, RecursionError):
             return None
 
@@ -155,28 +148,33 @@ def _orjson() -> tuple[Callable[..., bytes] | None, int]:
     return orjson.dumps, orjson.OPT_PASSTHROUGH_DATETIME
 
 
-def _c_encoder(
+def json_c_encoder(
     default: Callable[[Any], Any],
 ) -> tuple[Callable[[Any, int], Any] | None, Callable[[str], str] | None]:
-    """The C encoder that JSONEncoder.encode builds on every call, built once, and the C
-    function it quotes strings with.
+    """The json package's C encoder, built once, and the C function it quotes strings with:
+    (encode(value, 0) -> chunks, quote(str) -> JSON string), or (None, None).
 
-    Without markers it skips the cycle bookkeeping (a dict shared by all calls would make
-    two threads encoding one dict see a false cycle); a real cycle then ends in the
-    RecursionError that sends us down the repair path. (None, None) where there is no C
-    encoder.
+    Private CPython API (_json), kept because it is a third of a capture without orjson:
+    json.JSONEncoder().encode builds this very encoder again on every call, which costs
+    the bench event's properties 2.93 us against 1.63 us built once (Python 3.13; 3.07
+    against 1.81 on 3.10). Importing _json rather than json also spares a cold start the
+    json package's import of re, about 7 ms. tests/sdk/test_private_apis.py fails if the
+    signature or the output changes; an app on such a Python falls back to the public
+    JSONEncoder, slower but the same bytes.
+
+    Without markers the encoder skips the cycle bookkeeping (a dict shared by all calls
+    would make two threads encoding one dict see a false cycle); a real cycle then ends in
+    the RecursionError that sends us down the repair path.
     """
-    # The C accelerator that json.encoder itself uses, taken directly: importing the json
-    # package would import re (for decoding), several milliseconds at cold start.
     try:
         from _json import encode_basestring, make_encoder
-    except ImportError:
+    except ImportError:  # not CPython
         return None, None
     try:
         encoder: Callable[[Any, int], Any] = make_encoder(
             None, default, encode_basestring, None, ":", ",", False, False, False
         )
-    except TypeError:  # a Python whose private signature differs: use the public path
+    except TypeError:  # a Python whose private signature differs: the test says so
         return None, None
     return encoder, encode_basestring
 

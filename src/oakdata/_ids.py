@@ -13,9 +13,6 @@ either the old or the new one, never a mix. Entering a millisecond must stay che
 with captures some microseconds apart it happens on about one capture in a hundred,
 which is exactly where capture()'s p99 is read. So the date and time of day are
 formatted once a second, and the random bits come from a pool drawn 64 at a time.
-
-Where the compiled module is there (_compiled), it makes the ids instead, the same way:
-its per-millisecond cache is C's, the random tails and the date still come from here.
 """
 
 from __future__ import annotations
@@ -25,8 +22,6 @@ import os
 import time
 from collections.abc import Iterator
 from time import time_ns
-
-from ._compiled import speedups
 
 _VARIANT_BITS = 0b10 << 62
 # Looked up rather than formatted: four times cheaper than a format spec. Built from
@@ -55,11 +50,9 @@ def reseed() -> None:
     global _current, _random_pool  # noqa: PLW0603 - the caches above, reset for the child
     _current = (-1, "", "", "")
     _random_pool = iter(())
-    if speedups is not None:
-        speedups.reseed()
 
 
-def py_new_ids() -> tuple[str, str]:
+def new_ids() -> tuple[str, str]:
     """A fresh message uuid and the current RFC 3339 time, from one reading of the clock."""
     now_ns = time_ns()
     current = _current
@@ -114,8 +107,3 @@ def _utc_second(second: int) -> str:
         f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
         f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
     )
-
-
-if speedups is not None:
-    speedups.configure_ids(time_ns, _random_tail, _utc_second)
-new_ids = py_new_ids if speedups is None else speedups.new_ids

@@ -1,13 +1,14 @@
-"""capture()'s text-spliced fast form, pure and compiled, writes the same JSON value as the
-general way."""
+"""capture()'s text-spliced fast form writes the same JSON value as the general way."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import tracemalloc
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oakdata import _capture, _message
-from oakdata._compiled import speedups
 from oakdata._encoding import Encoder
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -58,28 +58,16 @@ NAMES = ["signup", 'quoted "name"', "ünïcödé", "line\nbreak", "lone \ud800 s
 def encoder(request: pytest.FixtureRequest) -> Encoder:
     if request.param:
         pytest.importorskip("orjson", reason="the speedups extra is not installed")
-    return Encoder(speedups=request.param)
+    return Encoder(use_orjson=request.param)
 
 
-FORMS = ["pure", "compiled"]
-
-
-def _form(name: str, encoder: Encoder) -> _capture.CaptureForm:
-    if name == "compiled" and speedups is None:
-        pytest.skip("this install has no compiled module")
-    return _capture.capture_encoder(encoder, compiled=name == "compiled")
-
-
-@pytest.fixture(params=FORMS)
-def encode(request: pytest.FixtureRequest, encoder: Encoder) -> _capture.CaptureForm:
+@pytest.fixture
+def encode(encoder: Encoder) -> Callable[..., tuple[str, bytes]]:
     """capture()'s encoding, (distinct_id, event, properties, groups, timestamp, uuid)."""
-    return _form(request.param, encoder)
+    return functools.partial(_capture.encode_capture, encoder)
 
 
-def _known_events(encode: _capture.CaptureForm) -> list[str]:
-    compiled = getattr(encode, "__self__", None)
-    if speedups is not None and isinstance(compiled, speedups.CaptureEncoder):
-        return list(compiled.known_events)
+def _known_events() -> list[str]:
     return list(_capture._known_events)
 
 
@@ -130,7 +118,7 @@ def test_a_known_event_name_is_written_as_when_it_was_first_checked(encoder, enc
             _, data = encode("u", name, {"a": 1}, None, None, None)
             _same_but_ids(json.loads(data), _general(encoder, "u", name, {"a": 1}))
     # All but the lone surrogate, which no UTF-8 message can carry as it is.
-    assert set(NAMES) - set(_known_events(encode)) <= {"lone \ud800 surrogate"}
+    assert set(NAMES) - set(_known_events()) <= {"lone \ud800 surrogate"}
 
 
 @pytest.mark.parametrize("event", [["unhashable"], " \t", "", "x" * 201], ids=repr)
@@ -139,19 +127,17 @@ def test_an_invalid_event_name_is_invalid_input_every_time(encode, monkeypatch, 
     for _ in range(2):
         with pytest.raises(_message.InvalidInput, match="event"):
             encode("u", event, None, None, None, None)
-    assert not _known_events(encode)
+    assert not _known_events()
 
 
-@pytest.mark.parametrize("form", FORMS)
-def test_the_known_event_names_are_bounded(encoder, monkeypatch, form):
+def test_the_known_event_names_are_bounded(encode, monkeypatch):
     monkeypatch.setattr(_capture, "_known_events", {})
     monkeypatch.setattr(_capture, "MAX_KNOWN_EVENTS", 3)
-    encode = _form(form, encoder)
     names = [f"event {i}" for i in range(5)]
     for name in names * 2:
         _, data = encode("u", name, None, None, None, None)
         assert json.loads(data)["event"] == name
-    assert _known_events(encode) == names[:3]
+    assert _known_events() == names[:3]
 
 
 def test_queued_bytes_hold_no_memory_beyond_their_size(encode):
@@ -182,14 +168,13 @@ json_values = st.recursive(
     properties=st.dictionaries(st.text(max_size=8), json_values, max_size=6),
 )
 def test_any_capture_gives_the_same_json_value_both_ways(distinct_id, event, properties):
-    for encoder in (Encoder(speedups=False), Encoder(speedups=True)):
-        compiled = [True] if speedups is not None else []
-        for encode in (_capture.capture_encoder(encoder, compiled=c) for c in [False, *compiled]):
-            try:
-                general = _general(encoder, distinct_id, event, properties)
-            except _message.InvalidInput:
-                with pytest.raises(_message.InvalidInput):
-                    encode(distinct_id, event, properties, None, None, None)
-                continue
-            _, data = encode(distinct_id, event, properties, None, None, None)
-            _same_but_ids(json.loads(data), general)
+    for encoder in (Encoder(use_orjson=False), Encoder(use_orjson=True)):
+        encode = functools.partial(_capture.encode_capture, encoder)
+        try:
+            general = _general(encoder, distinct_id, event, properties)
+        except _message.InvalidInput:
+            with pytest.raises(_message.InvalidInput):
+                encode(distinct_id, event, properties, None, None, None)
+            continue
+        _, data = encode(distinct_id, event, properties, None, None, None)
+        _same_but_ids(json.loads(data), general)

@@ -1,5 +1,5 @@
-"""The default transport's own behaviour: one write per request, and proxies from the
-environment (a plain HTTP proxy, and a CONNECT tunnel for https)."""
+"""The default transport's own behaviour: proxies from the environment (a plain HTTP
+proxy, and a CONNECT tunnel for https)."""
 
 from __future__ import annotations
 
@@ -11,30 +11,10 @@ import pytest
 
 from httpbed import HttpBed
 from oakdata._wire import NetworkError, Request, Response
-from oakdata.transports.http import HttpTransport, _HTTPConnection
+from oakdata.transports.http import HttpTransport
 
 HEADERS = {"Authorization": "Bearer oak_sec_x", "Content-Type": "application/json"}
 BODY = b'{"batch":[],"sent_at":"2026-01-01T00:00:00.000000Z"}'
-
-
-class RecordingSocket:
-    """Stands in for the connection's socket, to see how the request is written."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def sendall(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-
-def test_a_request_head_and_body_leave_in_one_write():
-    connection = _HTTPConnection("127.0.0.1", 9)
-    recorder = RecordingSocket()
-    connection.sock = recorder  # type: ignore[assignment]
-    connection.send_request("/api/oak/ingest", BODY, HEADERS)
-    (write,) = recorder.writes
-    assert write.startswith(b"POST /api/oak/ingest HTTP/1.1\r\n")
-    assert write.endswith(b"\r\n\r\n" + BODY)
 
 
 def test_a_plain_http_proxy_from_the_environment_gets_the_absolute_uri(

@@ -12,7 +12,6 @@ import pytest
 import oakdata
 from httpbed import HttpBed
 from oakdata import _ids
-from oakdata._compiled import speedups
 
 from ._support import SECRET_KEY, WAIT_SECONDS, Client, dropped_only
 
@@ -95,25 +94,18 @@ def test_a_forked_child_never_makes_the_id_its_parent_makes_next(oak, monkeypatc
     def clock() -> int:
         return 1_800_000_000_123_456_789
 
-    real_clock = _ids.time_ns
     monkeypatch.setattr(_ids, "time_ns", clock)
-    if speedups is not None:
-        speedups.configure_ids(clock, _ids._random_tail, _ids._utc_second)
-    try:
-        parents_first = oak.capture("u", "e")
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report its next id, then leave at once
-            os.write(write_end, _ids.new_ids()[0].encode())
-            os._exit(0)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            childs = pipe.read().decode()
-        os.waitpid(pid, 0)
-        parents_next = _ids.new_ids()[0]
-    finally:
-        if speedups is not None:
-            speedups.configure_ids(real_clock, _ids._random_tail, _ids._utc_second)
+    parents_first = oak.capture("u", "e")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id, then leave at once
+        os.write(write_end, _ids.new_ids()[0].encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        childs = pipe.read().decode()
+    os.waitpid(pid, 0)
+    parents_next = _ids.new_ids()[0]
     assert childs[:13] == parents_first[:13] == parents_next[:13]  # the same millisecond
     assert childs[18:] != parents_first[18:]
     assert childs != parents_next

@@ -55,23 +55,23 @@ VALUES: dict[str, Any] = {
 
 
 def test_orjson_is_used_when_installed() -> None:
-    assert Encoder(speedups=True).uses_orjson
-    assert not Encoder(speedups=False).uses_orjson
+    assert Encoder(use_orjson=True).uses_orjson
+    assert not Encoder(use_orjson=False).uses_orjson
 
 
 @pytest.mark.parametrize("name", sorted(VALUES))
 def test_orjson_and_stdlib_encode_the_same_json_value(name: str) -> None:
     message = {"properties": {"value": VALUES[name]}}
-    fast = Encoder(speedups=True).encode(message)
-    plain = Encoder(speedups=False).encode(message)
+    fast = Encoder(use_orjson=True).encode(message)
+    plain = Encoder(use_orjson=False).encode(message)
     assert json.loads(fast) == json.loads(plain)
 
 
 def test_orjson_path_repairs_a_cycle_like_the_stdlib_path() -> None:
     cyclic: dict[str, Any] = {"name": "loop"}
     cyclic["self"] = cyclic
-    fast = json.loads(Encoder(speedups=True).encode({"p": cyclic}))
-    plain = json.loads(Encoder(speedups=False).encode({"p": cyclic}))
+    fast = json.loads(Encoder(use_orjson=True).encode({"p": cyclic}))
+    plain = json.loads(Encoder(use_orjson=False).encode({"p": cyclic}))
     assert fast == plain == {"p": {"name": "loop", "self": "<cycle>"}}
 
 
@@ -86,6 +86,6 @@ json_values = st.recursive(
 @given(json_values)
 def test_any_json_like_value_encodes_to_the_same_value_either_way(value: Any) -> None:
     message = {"properties": {"v": value}}
-    assert json.loads(Encoder(speedups=True).encode(message)) == json.loads(
-        Encoder(speedups=False).encode(message)
+    assert json.loads(Encoder(use_orjson=True).encode(message)) == json.loads(
+        Encoder(use_orjson=False).encode(message)
     )

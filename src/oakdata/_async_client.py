@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from types import TracebackType
 
 from . import _log
@@ -33,6 +34,11 @@ class AsyncOakClient(BaseClient):
     _sender: _AsyncSender
 
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
+        if self._config.on_queue_full == "block":
+            raise ValueError(
+                "on_queue_full='block' would block the event loop; AsyncOakClient drops "
+                "(use OakClient for batch jobs)."
+            )
         if transport is None and not self._config.disabled:
             # Made now, not on the first send: importing ssl and http.client (and loading
             # CA certificates) takes tens of milliseconds that would stall the loop, and at
@@ -72,7 +78,7 @@ class AsyncOakClient(BaseClient):
         if self._config.disabled:
             return True
         try:
-            return await self._worker.flush(seconds_or_none(timeout))
+            return self._nothing_lost(await self._worker.flush(seconds_or_none(timeout)))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # flush is called on shutdown paths: it must not raise
@@ -85,10 +91,14 @@ class AsyncOakClient(BaseClient):
             return True
         try:
             self._mark_closed()
-            delivered = await self._worker.shutdown(seconds_or_none(timeout))
-            self._shut_down(delivered)
+            seconds = seconds_or_none(timeout)
+            deadline = None if seconds is None else time.monotonic() + seconds
+            delivered = await self._worker.shutdown(seconds)
             await self._sender.aclose()
-            return delivered
+            if self._notifier is not None:
+                # Waited for in a thread: the app's callback may be slow, the loop must not be.
+                await asyncio.to_thread(self._notifier.drain, self._drain_seconds(deadline))
+            return self._shut_down(delivered)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from . import _lifecycle, _log, _message, _stats
 from ._batching import MAX_MESSAGE_BYTES, take_batch
 from ._capture import encode_capture
 from ._config import (
+    DEFAULT_BLOCK_TIMEOUT,
     DEFAULT_FLUSH_AT,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_INGEST_PATH,
@@ -27,17 +29,23 @@ from ._config import (
 )
 from ._delivery import Deliverer
 from ._encoding import Encoder
+from ._notify import Notifier
 from ._queue import QueueSettings, QueueUnavailable
 from ._stats import Counters, Stats
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers need it
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Literal
 
     from ._async_worker import AsyncWorker
+    from ._notify import DropReport
     from ._spool import Spool
     from ._worker import Worker
     from .transports.base import AsyncTransport, Transport
+
+
+# At most this long, after a shutdown() without a timeout, for on_error to hear the last drops.
+NOTIFIER_DRAIN_SECONDS = 5.0
 
 
 class BaseClient:
@@ -61,6 +69,9 @@ class BaseClient:
         gzip: bool = True,
         spool_path: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
+        on_error: Callable[[DropReport], object] | None = None,
+        on_queue_full: Literal["drop", "block"] = "drop",
+        block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
         transport: Transport | AsyncTransport | None = None,
     ) -> None:
         # The options are spelled out above for IDEs and type checkers, and only there:
@@ -68,7 +79,8 @@ class BaseClient:
         self._config: Config = make_config(locals())
         if debug:
             _log.enable_debug()
-        self._counters = Counters()
+        self._notifier = None if on_error is None else Notifier(on_error)
+        self._counters = self._new_counters()
         self._encoder = Encoder(_log.TypeWarnings().warn)
         self._closed = False
         self._close_lock = threading.RLock()
@@ -120,6 +132,10 @@ class BaseClient:
         """Counters since construction: captured == delivered + queued + dropped_total."""
         return self._counters.snapshot()
 
+    def _put_when_room(self, data: bytes) -> bool:
+        """on_queue_full="block": wait for room, within block_timeout (OakClient only)."""
+        return False
+
     def _start(self, transport: Transport | AsyncTransport | None) -> None:
         """Set _sender and _worker (lazily: no thread or task needs to start here)."""
         raise NotImplementedError
@@ -128,20 +144,39 @@ class BaseClient:
         """At interpreter exit: send what is left within timeout (see _lifecycle)."""
         raise NotImplementedError
 
+    def _new_counters(self) -> Counters:
+        notifier = self._notifier
+        return Counters(on_drop=None if notifier is None else notifier.notify)
+
     def _reset_after_fork(self) -> None:
         """In a forked child: a fresh queue, sender, connection and counters. The parent's
         events are the parent's to send, so none of them is sent twice."""
         self._worker.reset_after_fork()
-        self._counters = Counters()
+        if self._notifier is not None:
+            self._notifier.reset_after_fork()
+        self._counters = self._new_counters()
         self._counters.bind_accepted(self._worker.accepted_count)
         self._sender.reset_after_fork(self._counters)
 
-    def _shut_down(self, delivered: bool) -> None:
-        """What follows the worker's shutdown, in both clients."""
+    def _drain_seconds(self, deadline: float | None) -> float:
+        """How long shutdown may wait for on_error to hear of the last drops."""
+        left = NOTIFIER_DRAIN_SECONDS if deadline is None else deadline - time.monotonic()
+        return max(0.0, min(left, NOTIFIER_DRAIN_SECONDS))
+
+    def _shut_down(self, delivered: bool) -> bool:
+        """What follows the worker's shutdown, in both clients; shutdown()'s answer."""
         self._worker.close_spool()
         self._counters.report_unreported()
+        delivered = self._nothing_lost(delivered)
         if self._config.debug:
             _log.debug("oakdata shut down (everything delivered: %s)", delivered)
+        return delivered
+
+    def _nothing_lost(self, delivered: bool) -> bool:
+        """flush()'s and shutdown()'s answer: the worker's, and no event dropped since the
+        previous answer (a full queue, invalid input: the worker never saw those)."""
+        lost = self._counters.drops_since_last_call()
+        return delivered and not lost
 
     def _queue_settings(self) -> QueueSettings:
         config = self._config
@@ -202,6 +237,8 @@ class BaseClient:
                     _stats.AFTER_SHUTDOWN, "the interpreter is shutting down"
                 )
                 return None
+            if not queued and self._config.on_queue_full == "block":
+                queued = self._put_when_room(data)
             if not queued:
                 detail = f"{self._config.max_queue_size} events already wait to be sent"
                 counters.captured_and_dropped(_stats.QUEUE_FULL, detail)

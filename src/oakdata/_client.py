@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from types import TracebackType
@@ -80,7 +81,7 @@ class OakClient(BaseClient):
         try:
             if self._config.debug:
                 _log.debug("oakdata flush: %d pending", self._worker.pending())
-            return self._worker.flush(seconds_or_none(timeout))
+            return self._nothing_lost(self._worker.flush(seconds_or_none(timeout)))
         except Exception as exc:  # flush is called on shutdown paths: it must not raise
             _log.error("oakdata flush failed: unexpected %s", type(exc).__name__)
             return False
@@ -94,12 +95,18 @@ class OakClient(BaseClient):
             return True
         try:
             self._mark_closed()
-            delivered = self._worker.shutdown(seconds_or_none(timeout))
-            self._shut_down(delivered)
-            return delivered
+            seconds = seconds_or_none(timeout)
+            deadline = None if seconds is None else time.monotonic() + seconds
+            delivered = self._worker.shutdown(seconds)
+            if self._notifier is not None:
+                self._notifier.drain(self._drain_seconds(deadline))
+            return self._shut_down(delivered)
         except Exception as exc:  # shutdown runs at exit and in signal handlers
             _log.error("oakdata shutdown failed: unexpected %s", type(exc).__name__)
             return False
+
+    def _put_when_room(self, data: bytes) -> bool:
+        return self._worker.put_waiting(data, self._config.block_timeout)
 
     def install_signal_handlers(
         self, signals: Iterable[int] | None = None, timeout: float = 5.0

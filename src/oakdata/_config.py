@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TypeVar
 
+    from ._notify import DropReport
+
     T = TypeVar("T")
     # rule(option name, value as given) -> the value to keep; a ValueError of one sentence
     # names what is wrong, never echoing what could be a secret (see _shown).
@@ -35,6 +37,8 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_INITIAL_DELAY = 2.0
 DEFAULT_MAX_QUEUE_SIZE = 10_000
 DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_BLOCK_TIMEOUT = 10.0
+QUEUE_FULL_POLICIES = ("drop", "block")
 MIN_SPOOL_MAX_BYTES = 1024 * 1024
 
 SECRET_KEY_ENV = "OAK_SECRET_KEY"
@@ -138,6 +142,18 @@ def _flag(name: str, value: object) -> bool:
     return value
 
 
+def _callable_or_none(name: str, value: object) -> Callable[..., object] | None:
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be a function or None, got {_shown(value)}.")
+    return value
+
+
+def _queue_full_policy(name: str, value: object) -> str:
+    if value not in QUEUE_FULL_POLICIES:
+        raise ValueError(f"{name} must be 'drop' or 'block', got {_shown(value)}.")
+    return str(value)
+
+
 def _directory_or_none(name: str, value: object) -> str | None:
     if value is None:
         return None
@@ -212,6 +228,9 @@ class Config:
     gzip: bool = _option(_flag, True)
     spool_path: str | None = _option(_directory_or_none, None)
     spool_max_bytes: int = _option(_whole_number(MIN_SPOOL_MAX_BYTES), DEFAULT_SPOOL_MAX_BYTES)
+    on_error: Callable[[DropReport], object] | None = _option(_callable_or_none, None)
+    on_queue_full: str = _option(_queue_full_policy, "drop")
+    block_timeout: float = _option(_seconds(zero_allowed=False), DEFAULT_BLOCK_TIMEOUT)
 
     def __init__(self, **options: object) -> None:
         unknown = options.keys() - OPTION_NAMES

@@ -156,6 +156,12 @@ class QueueState:
         self.put_count += 1
         return self.waiting() >= self._settings.flush_at
 
+    def has_room(self, size: int) -> bool:
+        """Whether put() would take an item of size bytes now."""
+        if self._spool is not None:
+            return self._spool.has_room(size)
+        return len(self.items) < self._settings.max_items
+
     def unput(self) -> bool:
         """Take back the item just put (its sender could not be started). Not with a spool:
         the item is on disk already, where the next client will find it."""

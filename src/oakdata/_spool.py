@@ -87,6 +87,10 @@ class Spool:
 
     # -- the capture path --------------------------------------------------------------------
 
+    def has_room(self, size: int) -> bool:
+        """Whether append() would take a record of size bytes now."""
+        return not self._closed and self._bytes + RECORD_HEADER.size + size <= self._max_bytes
+
     def append(self, item: bytes, *, loaded: bool) -> bool:
         """Write one record; False when the spool is full. loaded: the queue keeps it in
         memory too (only while nothing waits unloaded: the queue stays in disk order)."""

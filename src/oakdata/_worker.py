@@ -53,6 +53,8 @@ class Worker:
         self._lock = lock = threading.RLock()
         self._wake_worker = threading.Condition(lock)
         self._wake_waiters = threading.Condition(lock)
+        self._room = threading.Condition(lock)  # for put_waiting, when a batch leaves
+        self._blocked_puts = 0
         self._state: QueueState = QueueState(self._settings)
         self._abort = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -99,6 +101,33 @@ class Worker:
         finally:
             lock.release()
         self._check_pid()
+        return True
+
+    def put_waiting(self, item: bytes, timeout: float) -> bool:
+        """put(), but a full queue is waited on, up to timeout seconds, instead of refusing
+        the item at once: for batch jobs that would rather slow down than lose events.
+        False if there was no room in time, or if waiting could never end (called from a
+        sender thread, or while shutting down)."""
+        deadline = time.monotonic() + timeout
+        while not self.put(item):
+            if threading.current_thread() in self._threads:
+                return False  # a sender waiting for room would wait for itself
+            with self._lock:
+                state = self._state
+                remaining = deadline - time.monotonic()
+                if state.stopping or remaining <= 0:
+                    return False
+                if state.has_room(len(item)):  # made since put() looked
+                    continue
+                # Everything waiting is due now: a queue smaller than flush_at, with no
+                # timer, would otherwise never make room.
+                state.flush_target = max(state.flush_target, state.put_count)
+                self._wake_worker.notify()
+                self._blocked_puts += 1
+                try:
+                    self._room.wait(remaining)
+                finally:
+                    self._blocked_puts -= 1
         return True
 
     def _check_pid(self) -> None:
@@ -203,6 +232,8 @@ class Worker:
                         return
                     batch, wait = state.next_batch(time.monotonic())
                     if batch is not None:
+                        if self._blocked_puts:
+                            self._room.notify_all()
                         self._add_sender_locked()
                         break
                     self._idle_senders += 1
@@ -218,3 +249,5 @@ class Worker:
             with self._lock:
                 state.resolved(batch, failed, abandoned=self._abort.is_set())
                 self._wake_waiters.notify_all()
+                if self._blocked_puts:
+                    self._room.notify_all()  # a spool makes room when a batch is acked

@@ -158,6 +158,7 @@ def test_calls_after_shutdown_return_none_and_count_after_shutdown(bed: HttpBed,
     stats = oak.stats()
     assert stats.captured == 4
     dropped_only(stats, after_shutdown=4)
+    assert oak.flush(timeout=1) is False  # the four were lost, and flush says so once
     assert oak.flush(timeout=1) is True
     assert bed.requests == []
 

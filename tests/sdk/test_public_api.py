@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED: dict[str, dict[str, tuple[str, str]]] = {
     "oakdata": {
         "DROP_REASONS": ("README.md", "Capture never throws"),
+        "DropReport": ("README.md", "Capture never throws"),
         "AsyncOakClient": ("README.md", "asyncio"),
         "OakClient": ("README.md", "Quick start"),
         "Stats": ("README.md", "Capture never throws"),

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from oakdata_server.keys import generate_key, hash_key, lookup_id
-from oakdata_server.storage import SQLiteStorage
+from oakdata_server.storage import open_storage
 
 
 def make_batches(events: int, batch_size: int) -> list[list[dict[str, Any]]]:
@@ -68,7 +68,7 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
 
 def through_http(batches: list[list[dict[str, Any]]], directory: Path) -> float:
     db_path = directory / "http.db"
-    storage = SQLiteStorage(str(db_path))
+    storage = open_storage(str(db_path), create=True)
     key = generate_key("secret")
     project = storage.create_project("default")
     storage.create_key(project.id, "secret", lookup_id(key), hash_key(key), "bench", [])
@@ -114,7 +114,7 @@ def through_http(batches: list[list[dict[str, Any]]], directory: Path) -> float:
 
 def raw_sqlite(batches: list[list[dict[str, Any]]], directory: Path) -> float:
     db_path = directory / "raw.db"
-    SQLiteStorage(str(db_path)).close()  # the same schema as the server's
+    open_storage(str(db_path), create=True).close()  # the same schema as the server's
     connection = sqlite3.connect(db_path, isolation_level=None)
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("PRAGMA synchronous = NORMAL")

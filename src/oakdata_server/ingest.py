@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from oakdata_server.body import decode_body, read_limited
 from oakdata_server.errors import IngestError, error_response
 from oakdata_server.keys import hashes_match, key_kind, lookup_id, normalize_origin
+from oakdata_server.logsummary import SummaryLog
 from oakdata_server.ratelimit import RateLimiter, retry_after_header
 from oakdata_server.settings import Settings
 from oakdata_server.storage import KeyRecord, Storage, StorageUnavailable
@@ -41,10 +42,13 @@ def bearer_token(request: Request) -> str | None:
 
 
 class IngestEndpoint:
-    def __init__(self, settings: Settings, storage: Storage, limiter: RateLimiter) -> None:
+    def __init__(
+        self, settings: Settings, storage: Storage, limiter: RateLimiter, refusals: SummaryLog
+    ) -> None:
         self._settings = settings
         self._storage = storage
         self._limiter = limiter
+        self._refusals = refusals  # counted for the log; each is also in its request's answer
 
     async def preflight(self, request: Request) -> Response:
         headers = await self._cors_headers(request)
@@ -75,6 +79,10 @@ class IngestEndpoint:
             response = error_response(
                 503, "storage_unavailable", "The database is busy; retry shortly."
             )
+        except ClientDisconnect:
+            # The client left (or was cut off for sending too slowly): nobody reads this
+            # answer, and it is no error of the server's worth a traceback.
+            response = error_response(400, "client_disconnected", "The body did not arrive.")
         response.headers.update(cors)
         return response
 
@@ -98,13 +106,23 @@ class IngestEndpoint:
             self._decode, body, request.headers.get("content-encoding"), record, received_at
         )
         result = await run_in_threadpool(
-            self._storage.ingest, record.project_id, [m for _, m in valid], received_at
+            self._storage.ingest,
+            record.project_id,
+            [m for _, m in valid],
+            received_at,
+            record.kind == "secret",
         )
+        refused = [Rejection(valid[position][0], reason) for position, reason in result.refused]
+        if refused:
+            self._refusals.note("links from a public key", len(refused))
         return JSONResponse(
             {
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
-                "rejected": [{"index": r.index, "reason": r.reason} for r in rejected],
+                "rejected": [
+                    {"index": r.index, "reason": r.reason}
+                    for r in sorted([*rejected, *refused], key=lambda r: r.index)
+                ],
             }
         )
 

@@ -23,7 +23,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_keys_create_prints_the_key_once_and_list_shows_only_its_id(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
-    created = run_cli("keys", "create", "--db", db, "--name", "ci")
+    created = run_cli("keys", "create", "--init", "--db", db, "--name", "ci")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("oak_sec_")
@@ -113,7 +113,7 @@ def _free_port() -> int:
 
 def test_serve_answers_requests_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     db = str(tmp_path / "served.db")
-    key = run_cli("keys", "create", "--db", db).stdout.strip()
+    key = run_cli("keys", "create", "--init", "--db", db).stdout.strip()
     port = _free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--db", db],

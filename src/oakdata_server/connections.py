@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 import h11
@@ -53,6 +54,8 @@ _TOO_MANY_CONNECTIONS = _raw_response(
     "The server has too many open connections; retry shortly.",
     "retry-after: 1\r\n",
 )
+_KEY = re.compile(r"oak_(?:sec|pub)_[A-Za-z0-9_%-]+")
+_REDACTED = "oak_[redacted]"
 # The warnings uvicorn and asyncio write once per bad connection, some with a traceback.
 _NOISY = (
     "Invalid HTTP request received",
@@ -140,6 +143,19 @@ class StormFilter(logging.Filter):
         return True
 
 
+class RedactKeys(logging.Filter):
+    """Keys out of log lines: a key sent in a query string would be in the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _KEY.sub(_REDACTED, a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _KEY.sub(_REDACTED, record.msg)
+        return True
+
+
 def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
     """uvicorn's settings for this server: the bounded protocol, quiet about storms."""
     refusals = SummaryLog(_log)
@@ -158,5 +174,9 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
         logger = logging.getLogger(name)
         if not any(isinstance(f, StormFilter) for f in logger.filters):
             logger.addFilter(storm)
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactKeys) for f in logger.filters):
+            logger.addFilter(RedactKeys())
     options.setdefault("lifespan", "off")
     return uvicorn.Config(app, http=protocol, **options)

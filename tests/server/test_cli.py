@@ -135,10 +135,18 @@ def test_serve_answers_requests_and_stops_cleanly_on_sigint(tmp_path: Path) -> N
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.05)  # polling for the port to open; there is no event to wait on
         assert response.json()["accepted"] == 1
+        # A key sent where it should not be, in the query string, must not reach the log.
+        httpx.post(f"{url}?key={key}", json={"batch": []})
+        health = httpx.get(f"http://127.0.0.1:{port}/api/oak/health")
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+        stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0
+    assert "reading API is off" in stderr
+    logged = stdout + stderr  # uvicorn's access log goes to stdout
+    assert "/api/oak/ingest?key=oak_[redacted]" in logged
+    assert key[len("oak_sec_") :] not in logged
 
 
 def test_the_demo_prints_one_stitched_timeline() -> None:

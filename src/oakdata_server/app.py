@@ -19,7 +19,7 @@ from oakdata_server.errors import error_response
 from oakdata_server.ingest import IngestEndpoint
 from oakdata_server.logsummary import SummaryLog
 from oakdata_server.openapi import openapi_json
-from oakdata_server.ratelimit import RateLimiter
+from oakdata_server.ratelimit import KeyLimits
 from oakdata_server.read import ReadEndpoints
 from oakdata_server.settings import Settings
 from oakdata_server.storage import Storage
@@ -30,8 +30,15 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 def create_app(settings: Settings, storage: Storage) -> Starlette:
     """The server; the caller owns `storage` and closes it after the app stops."""
-    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    ingest = IngestEndpoint(settings, storage, limiter, SummaryLog(_log))
+    limits = KeyLimits(
+        settings.rate_limit_per_second,
+        settings.rate_limit_burst,
+        settings.rate_limit_events_per_second,
+        settings.rate_limit_bytes_per_second,
+        min_event_burst=settings.max_batch_messages,
+        min_byte_burst=settings.max_body_bytes,
+    )
+    ingest = IngestEndpoint(settings, storage, limits, SummaryLog(_log))
     read = ReadEndpoints(settings, storage)
     document = openapi_json()
 

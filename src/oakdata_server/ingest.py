@@ -17,7 +17,7 @@ from oakdata_server.body import decode_body, read_limited
 from oakdata_server.errors import IngestError, error_response
 from oakdata_server.keys import hashes_match, key_kind, lookup_id, normalize_origin
 from oakdata_server.logsummary import SummaryLog
-from oakdata_server.ratelimit import RateLimiter, retry_after_header
+from oakdata_server.ratelimit import KeyLimits, RateLimiter, retry_after_header
 from oakdata_server.settings import Settings
 from oakdata_server.storage import KeyRecord, Storage, StorageUnavailable
 from oakdata_server.validation import (
@@ -43,11 +43,11 @@ def bearer_token(request: Request) -> str | None:
 
 class IngestEndpoint:
     def __init__(
-        self, settings: Settings, storage: Storage, limiter: RateLimiter, refusals: SummaryLog
+        self, settings: Settings, storage: Storage, limits: KeyLimits, refusals: SummaryLog
     ) -> None:
         self._settings = settings
         self._storage = storage
-        self._limiter = limiter
+        self._limits = limits
         self._refusals = refusals  # counted for the log; each is also in its request's answer
 
     async def preflight(self, request: Request) -> Response:
@@ -90,21 +90,16 @@ class IngestEndpoint:
         record = await self._authenticate(request)
         if record.kind == "public":
             self._check_origin(record, request.headers.get("origin"))
-        wait = self._limiter.acquire(str(record.id))
-        if wait > 0:
-            raise IngestError(
-                429,
-                "rate_limited",
-                "Too many requests for this key.",
-                {"Retry-After": retry_after_header(wait)},
-            )
+        self._spend(self._limits.requests, record, 1, "requests")
         body = await read_limited(
             request.stream(), request.headers.get("content-length"), self._settings.max_body_bytes
         )
+        self._spend(self._limits.bytes, record, len(body), "bytes")
         # Inflating and parsing up to 2 MiB is CPU work: keep it off the event loop.
         valid, rejected = await run_in_threadpool(
             self._decode, body, request.headers.get("content-encoding"), record, received_at
         )
+        self._spend(self._limits.events, record, len(valid) + len(rejected), "events")
         result = await run_in_threadpool(
             self._storage.ingest,
             record.project_id,
@@ -125,6 +120,17 @@ class IngestEndpoint:
                 ],
             }
         )
+
+    def _spend(self, limiter: RateLimiter, record: KeyRecord, amount: int, what: str) -> None:
+        wait = limiter.acquire(str(record.id), amount)
+        if wait > 0:
+            self._refusals.note(f"rate-limited {what}")
+            raise IngestError(
+                429,
+                "rate_limited",
+                f"Too many {what} for this key; retry after the time Retry-After gives.",
+                {"Retry-After": retry_after_header(wait)},
+            )
 
     def _decode(
         self, body: bytes, encoding: str | None, record: KeyRecord, received_at: datetime

@@ -16,6 +16,10 @@ DEFAULT_MAX_BATCH_MESSAGES = 1000
 # so 100/s with a burst of 200 only stops runaway loops.
 DEFAULT_RATE_LIMIT_PER_SECOND = 100.0
 DEFAULT_RATE_LIMIT_BURST = 200
+# Events and request bytes per second per key: about what one server stores (bench/ingest.py
+# measures 15,000 to 20,000 events/s in large batches), so one key cannot take all of it.
+DEFAULT_RATE_LIMIT_EVENTS_PER_SECOND = 5000.0
+DEFAULT_RATE_LIMIT_BYTES_PER_SECOND = 5.0 * 1024 * 1024
 # A client has this long to send a request's headers, then this long for its body; a
 # half-sent request holds a connection, so without these a few hundred of them stop the server.
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
@@ -36,6 +40,8 @@ class Settings:
     max_batch_messages: int = DEFAULT_MAX_BATCH_MESSAGES
     rate_limit_per_second: float = DEFAULT_RATE_LIMIT_PER_SECOND  # 0 disables rate limiting
     rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
+    rate_limit_events_per_second: float = DEFAULT_RATE_LIMIT_EVENTS_PER_SECOND  # 0: off
+    rate_limit_bytes_per_second: float = DEFAULT_RATE_LIMIT_BYTES_PER_SECOND  # 0: off
     # True: a 2xx means the events survive power loss (synchronous=FULL). False: they survive
     # the process dying but maybe not the machine, for a faster ingest (docs/server.md).
     durable: bool = True
@@ -51,8 +57,15 @@ class Settings:
             raise ValueError("max_decompressed_bytes must be at least 1 MiB (1048576).")
         if self.max_batch_messages < 1000:
             raise ValueError("max_batch_messages must be at least 1000.")
-        if self.rate_limit_per_second < 0:
-            raise ValueError("rate_limit_per_second must not be negative.")
+        if (
+            min(
+                self.rate_limit_per_second,
+                self.rate_limit_events_per_second,
+                self.rate_limit_bytes_per_second,
+            )
+            < 0
+        ):
+            raise ValueError("rate limits must not be negative.")
         if self.rate_limit_burst < 1:
             raise ValueError("rate_limit_burst must be at least 1.")
         if self.header_timeout_seconds <= 0 or self.body_timeout_seconds <= 0:
@@ -80,6 +93,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_batch_messages": int,
         "rate_limit_per_second": float,
         "rate_limit_burst": int,
+        "rate_limit_events_per_second": float,
+        "rate_limit_bytes_per_second": float,
         "durable": _boolean,
         "header_timeout_seconds": float,
         "body_timeout_seconds": float,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -145,7 +146,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from oakdata_server.app import create_app
-    from oakdata_server.connections import uvicorn_config
+    from oakdata_server.connections import connections_within_descriptors, uvicorn_config
     from oakdata_server.storage import open_storage
 
     settings = settings_from_env(db_path=args.db, admin_token=args.admin_token)
@@ -161,6 +162,14 @@ def _serve(args: argparse.Namespace) -> int:
                 "reading API is off; ingest works.",
                 file=sys.stderr,
             )
+        allowed = connections_within_descriptors(settings.max_connections)
+        if allowed < settings.max_connections:
+            print(
+                f"oakdata: the file-descriptor limit allows {allowed} connections, not "
+                f"{settings.max_connections}; raise `ulimit -n` for more.",
+                file=sys.stderr,
+            )
+            settings = dataclasses.replace(settings, max_connections=allowed)
         config = uvicorn_config(
             create_app(settings, storage), settings, host=args.host, port=args.port
         )

@@ -54,6 +54,9 @@ _TOO_MANY_CONNECTIONS = _raw_response(
     "The server has too many open connections; retry shortly.",
     "retry-after: 1\r\n",
 )
+# Descriptors kept for what is not a client connection: SQLite's files, the listening socket,
+# the thread pool's, logging's.
+DESCRIPTOR_RESERVE = 64
 _KEY = re.compile(r"oak_(?:sec|pub)_[A-Za-z0-9_%-]+")
 _REDACTED = "oak_[redacted]"
 # The warnings uvicorn and asyncio write once per bad connection, some with a traceback.
@@ -154,6 +157,31 @@ class RedactKeys(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = _KEY.sub(_REDACTED, record.msg)
         return True
+
+
+def connections_within_descriptors(wanted: int) -> int:
+    """How many connections the process can hold: raises its soft file-descriptor limit
+    towards the hard one if `wanted` needs it, and answers fewer if even that is not enough.
+
+    Past the limit, accept() fails in a loop (each failure logged by asyncio) and every
+    request times out, which is what the bound on connections is there to prevent.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Unix: leave the setting as it is
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + DESCRIPTOR_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - DESCRIPTOR_RESERVE))
 
 
 def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from oakdata_server.connections import DESCRIPTOR_RESERVE, connections_within_descriptors
+
 from .conftest import RunningServer, message, post_batch, start_server
 
 TIMEOUT_SECONDS = 0.5
@@ -99,3 +101,18 @@ def test_connections_over_the_bound_are_refused_at_once_and_service_recovers(
     # 50 refusals make a summary line or two, never a line (or a traceback) each.
     assert 1 <= len(handler.records) <= 3
     assert all(r.exc_info is None for r in handler.records)
+
+
+def test_the_connection_bound_is_kept_under_the_descriptor_limit() -> None:
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard))
+        # The soft limit is raised towards the hard one when that allows the bound.
+        wanted = min(hard, 4000) - DESCRIPTOR_RESERVE if hard != resource.RLIM_INFINITY else 900
+        assert connections_within_descriptors(wanted) == wanted
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= wanted + DESCRIPTOR_RESERVE
+        if hard != resource.RLIM_INFINITY:
+            assert connections_within_descriptors(hard * 2) == hard - DESCRIPTOR_RESERVE
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

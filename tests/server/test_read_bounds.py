@@ -86,3 +86,13 @@ def test_a_person_with_many_ids_lists_a_bounded_number_and_counts_them_all(
     body = timeline(http, server, "many-ids").json()
     assert len(body["distinct_ids"]) == MAX_IDS_IN_TIMELINE
     assert body["distinct_id_count"] == MAX_IDS_IN_TIMELINE + 21
+
+
+def test_a_read_in_progress_does_not_hold_up_ingest(
+    server: RunningServer, http: httpx.Client
+) -> None:
+    # The reading connection's lock is what a slow page holds while it reads; ingest must
+    # not wait for it (before, reads and writes shared one connection and one lock).
+    with server.storage._reader_lock:  # type: ignore[attr-defined]
+        response = post_batch(http, server, [message(distinct_id="while-reading")])
+    assert response.status_code == 200

@@ -123,8 +123,9 @@ class BoundedH11Protocol(H11Protocol):
             return
         headers_done = self.conn.their_state is not h11.IDLE
         self.refusals.note("slow request bodies" if headers_done else "slow request headers")
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete or not cycle.response_started:
+        # 408 only where no answer to this request has begun: the app may have answered
+        # (401, 413) before the body it never needed has finished arriving.
+        if not headers_done or (self.cycle is not None and not self.cycle.response_started):
             self.transport.write(_REQUEST_TIMEOUT)
         # Closing tells the app, if it is waiting for the body, that the client is gone.
         self.transport.close()

@@ -116,3 +116,15 @@ def test_the_connection_bound_is_kept_under_the_descriptor_limit() -> None:
             assert connections_within_descriptors(hard * 2) == hard - DESCRIPTOR_RESERVE
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_request_answered_before_its_body_arrives_gets_one_answer_only(
+    guarded: RunningServer,
+) -> None:
+    # No key: the server answers 401 at once and never reads the body, which never comes.
+    sock = _connect(
+        guarded, b"POST /api/oak/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"
+    )
+    answer = _answer_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 401")
+    assert answer.count(b"HTTP/1.1") == 1

@@ -7,6 +7,8 @@ no such key), 2 the command line was wrong (argparse's own convention).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 from oakdata_server.settings import DEFAULT_HOST, DEFAULT_PORT, settings_from_env
 
 if TYPE_CHECKING:  # the server's modules load only for the commands that use them
-    from oakdata_server.storage import SQLiteStorage
+    from oakdata_server.storage import Storage
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -30,11 +32,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_USAGE
+    from oakdata_server.storage import StorageNotFound, StorageUnavailable
+
     try:
         code: int = args.run(args)
     except ValueError as error:  # settings and arguments that parse but do not make sense
         print(f"oakdata: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except StorageNotFound as error:
+        print(
+            f"oakdata: error: {error}; pass --db, or create it with `oakdata serve` or "
+            "`oakdata keys create --init`.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    except StorageUnavailable as error:
+        print(f"oakdata: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
     return code
@@ -47,13 +61,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Environment: OAK_SERVER_DB_PATH, OAK_SERVER_ADMIN_TOKEN (and the other "
         "OAK_SERVER_* settings in docs/server.md), OAK_SECRET_KEY and OAK_HOST for capture.",
     )
+    parser.add_argument("--version", action="version", version=f"oakdata {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    db_help = "SQLite file (default: $OAK_SERVER_DB_PATH or ./oakdata.db)"
+    db_help = "SQLite file or sqlite:/// URL (default: $OAK_SERVER_DB_PATH or ./oakdata.db)"
 
     serve = commands.add_parser("serve", help="run the server", description="Run the server.")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     serve.add_argument("--db", help=db_help)
     serve.add_argument(
         "--admin-token", help="token for the reading API (default $OAK_SERVER_ADMIN_TOKEN)"
@@ -68,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Create a key. It is printed once on stdout and stored only as a hash.",
     )
     create.add_argument("--db", help=db_help)
+    create.add_argument(
+        "--init", action="store_true", help="create the database if it does not exist yet"
+    )
     create.add_argument("--project", default="default", help="project name (created if new)")
     create.add_argument("--public", action="store_true", help="a browser key (oak_pub_...)")
     create.add_argument(
@@ -75,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="URL",
-        help="an origin allowed to use a public key, e.g. https://app.example.com (repeatable)",
+        help="an origin allowed to use a public key, e.g. https://app.example.com (repeatable;"
+        " no wildcards)",
     )
     create.add_argument("--name", default="", help="a label to recognise the key by")
     create.set_defaults(run=_keys_create)
@@ -127,16 +146,36 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from oakdata_server.app import create_app
-    from oakdata_server.storage import SQLiteStorage
+    from oakdata_server.connections import connections_within_descriptors, uvicorn_config
+    from oakdata_server.storage import open_storage
 
     settings = settings_from_env(db_path=args.db, admin_token=args.admin_token)
-    storage = SQLiteStorage(settings.db_path)
+    storage = open_storage(settings.db_path, create=True, durable=settings.durable)
     try:
         print(
-            f"oakdata: serving {settings.db_path} on http://{args.host}:{args.port}",
+            f"oakdata: serving {storage.location} on http://{args.host}:{args.port}",
             file=sys.stderr,
         )
-        uvicorn.run(create_app(settings, storage), host=args.host, port=args.port, log_level="info")
+        if settings.admin_token is None:
+            print(
+                "oakdata: no admin token (--admin-token or $OAK_SERVER_ADMIN_TOKEN), so the "
+                "reading API is off; ingest works.",
+                file=sys.stderr,
+            )
+        allowed = connections_within_descriptors(settings.max_connections)
+        if allowed < settings.max_connections:
+            print(
+                f"oakdata: the file-descriptor limit allows {allowed} connections, not "
+                f"{settings.max_connections}; raise `ulimit -n` for more.",
+                file=sys.stderr,
+            )
+            settings = dataclasses.replace(settings, max_connections=allowed)
+        config = uvicorn_config(
+            create_app(settings, storage), settings, host=args.host, port=args.port
+        )
+        # uvicorn re-raises the Ctrl-C it has already handled with a clean shutdown.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
     finally:
         storage.close()
     return EXIT_OK
@@ -150,11 +189,15 @@ def _keys_create(args: argparse.Namespace) -> int:
     if args.public and not args.origin:
         raise ValueError("a public key needs at least one --origin.")
     for origin in args.origin:
+        if "*" in origin:
+            # Refused rather than matched: a wildcard would also admit any subdomain an
+            # attacker can host content on, and CORS itself has no wildcard for credentials.
+            raise ValueError(f"{origin!r}: wildcards are not supported; list each origin.")
         if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
             raise ValueError(f"{origin!r} is not an origin like https://app.example.com.")
     kind: KeyKind = "public" if args.public else "secret"
     key = generate_key(kind)
-    with _storage(args) as storage:
+    with _storage(args, create=args.init) as storage:
         project = storage.create_project(args.project)
         storage.create_key(
             project.id,
@@ -166,7 +209,8 @@ def _keys_create(args: argparse.Namespace) -> int:
         )
     print(key)
     print(
-        f"Created {kind} key {lookup_id(key)} for project {args.project!r}. "
+        f"Created {kind} key {lookup_id(key)} for project {args.project!r} in "
+        f"{storage.location}. "
         "Store it now: it is not shown again.",
         file=sys.stderr,
     )
@@ -176,6 +220,7 @@ def _keys_create(args: argparse.Namespace) -> int:
 def _keys_list(args: argparse.Namespace) -> int:
     with _storage(args) as storage:
         records = storage.list_keys()
+    print(f"Keys in {storage.location}:", file=sys.stderr)
     print(
         f"{'KEY ID':<17} {'KIND':<7} {'PROJECT':<12} {'CREATED':<20} {'STATUS':<8} NAME / ORIGINS"
     )
@@ -198,7 +243,10 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     if not revoked:
         print(f"oakdata: no active key {key_id!r}; see `oakdata keys list`.", file=sys.stderr)
         return EXIT_FAILED
-    print(f"Revoked {key_id}; it is refused from its next request on.", file=sys.stderr)
+    print(
+        f"Revoked {key_id} in {storage.location}; it is refused from its next request on.",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -217,7 +265,8 @@ def _timeline(args: argparse.Namespace) -> int:
         )
     if found is None:
         print(
-            f"oakdata: no person has the id {args.distinct_id!r} in project {args.project!r}.",
+            f"oakdata: no person has the id {args.distinct_id!r} in project {args.project!r}"
+            f" of {storage.location}.",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -225,6 +274,7 @@ def _timeline(args: argparse.Namespace) -> int:
         "project": args.project,
         "distinct_id": args.distinct_id,
         "distinct_ids": found.distinct_ids,
+        "distinct_id_count": found.distinct_id_count,
         "properties": found.properties,
         "events": [event_json(e) for e in found.events],
         "next_cursor": None,
@@ -267,14 +317,36 @@ def _property(text: str) -> tuple[str, object]:
 
 
 @contextmanager
-def _storage(args: argparse.Namespace) -> Iterator[SQLiteStorage]:
-    from oakdata_server.storage import SQLiteStorage
+def _storage(args: argparse.Namespace, create: bool = False) -> Iterator[Storage]:
+    from oakdata_server.storage import open_storage
 
-    storage = SQLiteStorage(settings_from_env(db_path=args.db).db_path)
+    settings = settings_from_env(db_path=args.db)
+    storage = open_storage(settings.db_path, create=create, durable=settings.durable)
     try:
         yield storage
     finally:
         storage.close()
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return port
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("oakdata")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        from oakdata._version import __version__
+
+        return __version__
 
 
 if __name__ == "__main__":

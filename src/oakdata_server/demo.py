@@ -23,7 +23,7 @@ from oakdata_server.keys import generate_key, hash_key, lookup_id
 from oakdata_server.render import render_timeline
 from oakdata_server.runner import ServerThread
 from oakdata_server.settings import Settings
-from oakdata_server.storage import SQLiteStorage
+from oakdata_server.storage import open_storage
 
 APP_ORIGIN = "http://localhost:3000"
 BROWSER_CLOCK_ERROR = timedelta(minutes=-5)  # the visitor's laptop clock is 5 minutes slow
@@ -139,7 +139,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="oakdata-demo-") as directory:
         db_path = str(Path(directory) / "oakdata.db")
         admin_token = secrets.token_urlsafe(24)
-        storage = SQLiteStorage(db_path)
+        storage = open_storage(db_path, create=True)
         project = storage.create_project("default")
         secret_key, public_key = generate_key("secret"), generate_key("public")
         storage.create_key(
@@ -153,9 +153,10 @@ def main() -> int:
             "web app",
             [APP_ORIGIN],
         )
-        app = create_app(Settings(db_path=db_path, admin_token=admin_token), storage)
+        settings = Settings(db_path=db_path, admin_token=admin_token)
+        app = create_app(settings, storage)
         try:
-            with ServerThread(app) as server:
+            with ServerThread(app, settings=settings) as server:
                 print(f"OakData server on {server.url} (SQLite {db_path})")
                 print(
                     f"Keys: secret {lookup_id(secret_key)}..., public {lookup_id(public_key)}..."

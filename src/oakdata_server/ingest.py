@@ -10,13 +10,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from oakdata_server.body import decode_body, read_limited
 from oakdata_server.errors import IngestError, error_response
 from oakdata_server.keys import hashes_match, key_kind, lookup_id, normalize_origin
-from oakdata_server.ratelimit import RateLimiter, retry_after_header
+from oakdata_server.logsummary import SummaryLog
+from oakdata_server.ratelimit import KeyLimits, RateLimiter, retry_after_header
 from oakdata_server.settings import Settings
 from oakdata_server.storage import KeyRecord, Storage, StorageUnavailable
 from oakdata_server.validation import (
@@ -41,10 +42,13 @@ def bearer_token(request: Request) -> str | None:
 
 
 class IngestEndpoint:
-    def __init__(self, settings: Settings, storage: Storage, limiter: RateLimiter) -> None:
+    def __init__(
+        self, settings: Settings, storage: Storage, limits: KeyLimits, refusals: SummaryLog
+    ) -> None:
         self._settings = settings
         self._storage = storage
-        self._limiter = limiter
+        self._limits = limits
+        self._refusals = refusals  # counted for the log; each is also in its request's answer
 
     async def preflight(self, request: Request) -> Response:
         headers = await self._cors_headers(request)
@@ -75,6 +79,10 @@ class IngestEndpoint:
             response = error_response(
                 503, "storage_unavailable", "The database is busy; retry shortly."
             )
+        except ClientDisconnect:
+            # The client left (or was cut off for sending too slowly): nobody reads this
+            # answer, and it is no error of the server's worth a traceback.
+            response = error_response(400, "client_disconnected", "The body did not arrive.")
         response.headers.update(cors)
         return response
 
@@ -82,31 +90,47 @@ class IngestEndpoint:
         record = await self._authenticate(request)
         if record.kind == "public":
             self._check_origin(record, request.headers.get("origin"))
-        wait = self._limiter.acquire(str(record.id))
-        if wait > 0:
-            raise IngestError(
-                429,
-                "rate_limited",
-                "Too many requests for this key.",
-                {"Retry-After": retry_after_header(wait)},
-            )
+        self._spend(self._limits.requests, record, 1, "requests")
         body = await read_limited(
             request.stream(), request.headers.get("content-length"), self._settings.max_body_bytes
         )
+        self._spend(self._limits.bytes, record, len(body), "bytes")
         # Inflating and parsing up to 2 MiB is CPU work: keep it off the event loop.
         valid, rejected = await run_in_threadpool(
             self._decode, body, request.headers.get("content-encoding"), record, received_at
         )
+        self._spend(self._limits.events, record, len(valid) + len(rejected), "events")
         result = await run_in_threadpool(
-            self._storage.ingest, record.project_id, [m for _, m in valid], received_at
+            self._storage.ingest,
+            record.project_id,
+            [m for _, m in valid],
+            received_at,
+            record.kind == "secret",
         )
+        refused = [Rejection(valid[position][0], reason) for position, reason in result.refused]
+        if refused:
+            self._refusals.note("links from a public key", len(refused))
         return JSONResponse(
             {
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
-                "rejected": [{"index": r.index, "reason": r.reason} for r in rejected],
+                "rejected": [
+                    {"index": r.index, "reason": r.reason}
+                    for r in sorted([*rejected, *refused], key=lambda r: r.index)
+                ],
             }
         )
+
+    def _spend(self, limiter: RateLimiter, record: KeyRecord, amount: int, what: str) -> None:
+        wait = limiter.acquire(str(record.id), amount)
+        if wait > 0:
+            self._refusals.note(f"rate-limited {what}")
+            raise IngestError(
+                429,
+                "rate_limited",
+                f"Too many {what} for this key; retry after the time Retry-After gives.",
+                {"Retry-After": retry_after_header(wait)},
+            )
 
     def _decode(
         self, body: bytes, encoding: str | None, record: KeyRecord, received_at: datetime

@@ -98,8 +98,9 @@ def openapi_document() -> dict[str, Any]:
                         "403": _error("Origin not allowed, or group_identify with a public key"),
                         "413": _error("Body, decompressed body or batch too large"),
                         "422": _error("JSON but not a valid envelope"),
+                        "408": _error("The headers or body were not sent in time"),
                         "429": _error("Rate limited; see Retry-After"),
-                        "503": _error("The database is busy"),
+                        "503": _error("The database is busy, or too many open connections"),
                     },
                 },
                 "options": {
@@ -123,6 +124,18 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json("One page", "Timeline"), **_READ_ERRORS},
                 }
             },
+            "/api/oak/persons/timeline": {
+                "get": {
+                    "operationId": "personTimelineByQuery",
+                    "summary": "The same timeline, the id in the query: reaches ids holding '/'",
+                    "security": [{"adminToken": []}],
+                    "parameters": [
+                        {"name": "distinct_id", "in": "query", "required": True, "schema": _ID},
+                        *_PAGE_PARAMETERS,
+                    ],
+                    "responses": {"200": _json("One page", "Timeline"), **_READ_ERRORS},
+                }
+            },
             "/api/oak/groups/{group_type}/{group_key}": {
                 "get": {
                     "operationId": "group",
@@ -134,6 +147,13 @@ def openapi_document() -> dict[str, Any]:
                         *_PAGE_PARAMETERS,
                     ],
                     "responses": {"200": _json("One page", "Group"), **_READ_ERRORS},
+                }
+            },
+            "/api/oak/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "For load balancers: the process answers; no key, no data",
+                    "responses": {"200": {"description": '{"status": "ok"}'}},
                 }
             },
             "/api/oak/openapi.json": {
@@ -248,7 +268,13 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "project": {"type": "string"},
                 "distinct_id": _ID,
-                "distinct_ids": {"type": "array", "items": _ID},
+                "distinct_ids": {
+                    "type": "array",
+                    "items": _ID,
+                    "maxItems": 100,
+                    "description": "the person's first 100 ids, sorted",
+                },
+                "distinct_id_count": {"type": "integer", "minimum": 1},
                 "properties": _OBJECT,
                 "events": {"type": "array", "items": event},
                 "next_cursor": cursor,

@@ -9,6 +9,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +24,9 @@ from oakdata_server.storage import Position, Storage, StorageUnavailable, Stored
 DEFAULT_PROJECT = "default"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+MAX_EVENT_ID = 2**63 - 1  # the largest row id a database hands out
+_LIMIT = re.compile(r"[0-9]{1,7}")
+_STORED_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
 
 class ReadEndpoints:
@@ -46,7 +50,13 @@ class ReadEndpoints:
             return error_response(503, "storage_unavailable", "The database is busy; retry.")
 
     async def _timeline(self, request: Request) -> dict[str, Any]:
-        distinct_id = request.path_params["distinct_id"]
+        # An id holding '/' cannot be a path segment (a decoded %2F splits the path), so the
+        # id may also come as ?distinct_id=, which reaches every id that can be stored.
+        distinct_id = request.path_params.get("distinct_id") or request.query_params.get(
+            "distinct_id"
+        )
+        if not distinct_id:
+            raise IngestError(400, "invalid_parameter", "distinct_id is required.")
         project_id, project = await self._project(request)
         limit, after = page_parameters(request)
         timeline = await run_in_threadpool(
@@ -58,6 +68,7 @@ class ReadEndpoints:
             "project": project,
             "distinct_id": distinct_id,
             "distinct_ids": timeline.distinct_ids,
+            "distinct_id_count": timeline.distinct_id_count,
             "properties": timeline.properties,
             "events": [event_json(e) for e in timeline.events],
             "next_cursor": encode_cursor(timeline.next_position),
@@ -104,7 +115,8 @@ class ReadEndpoints:
 
 def page_parameters(request: Request) -> tuple[int, Position | None]:
     raw_limit = request.query_params.get("limit", str(DEFAULT_PAGE_SIZE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_SIZE:
+    # Not str.isdigit(): it is true for '²' and other digits int() refuses.
+    if _LIMIT.fullmatch(raw_limit) is None or not 1 <= int(raw_limit) <= MAX_PAGE_SIZE:
         raise IngestError(
             400, "invalid_parameter", f"limit must be an integer from 1 to {MAX_PAGE_SIZE}."
         )
@@ -123,7 +135,12 @@ def decode_cursor(cursor: str) -> Position:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         timestamp, event_id = json.loads(base64.urlsafe_b64decode(padded))
-        if isinstance(timestamp, str) and type(event_id) is int:
+        if (
+            isinstance(timestamp, str)
+            and _STORED_TIMESTAMP.fullmatch(timestamp)
+            and type(event_id) is int
+            and 0 <= event_id <= MAX_EVENT_ID
+        ):
             return Position(timestamp, event_id)
     except (ValueError, TypeError, binascii.Error):
         pass

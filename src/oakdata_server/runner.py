@@ -14,13 +14,18 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
+from oakdata_server.connections import uvicorn_config
+from oakdata_server.settings import Settings
+
 STARTUP_TIMEOUT_SECONDS = 10.0
 
 
 class ServerThread:
     """`with ServerThread(app) as server:` serves on `server.url` until the block ends."""
 
-    def __init__(self, app: Starlette, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, app: Starlette, host: str = "127.0.0.1", settings: Settings | None = None
+    ) -> None:
         # proto must be IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say
         # so, and without it every response waits 40 ms for a delayed ACK.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -28,7 +33,7 @@ class ServerThread:
         self._socket.bind((host, 0))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn_config(app, settings or Settings(), log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-DEFAULT_DB_PATH = "./oakdata.db"
+DEFAULT_DB_PATH = "./oakdata.db"  # a path, or a URL open_storage knows: sqlite:///oakdata.db
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -16,6 +16,17 @@ DEFAULT_MAX_BATCH_MESSAGES = 1000
 # so 100/s with a burst of 200 only stops runaway loops.
 DEFAULT_RATE_LIMIT_PER_SECOND = 100.0
 DEFAULT_RATE_LIMIT_BURST = 200
+# Events and request bytes per second per key: about what one server stores (bench/ingest.py
+# measures 15,000 to 20,000 events/s in large batches), so one key cannot take all of it.
+DEFAULT_RATE_LIMIT_EVENTS_PER_SECOND = 5000.0
+DEFAULT_RATE_LIMIT_BYTES_PER_SECOND = 5.0 * 1024 * 1024
+# A client has this long to send a request's headers, then this long for its body; a
+# half-sent request holds a connection, so without these a few hundred of them stop the server.
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
+# Connections open at once; more are answered 503 and closed at once. Kept well under the
+# usual 1024 file descriptors a process may hold (the server also needs some for SQLite).
+DEFAULT_MAX_CONNECTIONS = 800
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,14 @@ class Settings:
     max_batch_messages: int = DEFAULT_MAX_BATCH_MESSAGES
     rate_limit_per_second: float = DEFAULT_RATE_LIMIT_PER_SECOND  # 0 disables rate limiting
     rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
+    rate_limit_events_per_second: float = DEFAULT_RATE_LIMIT_EVENTS_PER_SECOND  # 0: off
+    rate_limit_bytes_per_second: float = DEFAULT_RATE_LIMIT_BYTES_PER_SECOND  # 0: off
+    # True: a 2xx means the events survive power loss (synchronous=FULL). False: they survive
+    # the process dying but maybe not the machine, for a faster ingest (docs/server.md).
+    durable: bool = True
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:
@@ -38,10 +57,21 @@ class Settings:
             raise ValueError("max_decompressed_bytes must be at least 1 MiB (1048576).")
         if self.max_batch_messages < 1000:
             raise ValueError("max_batch_messages must be at least 1000.")
-        if self.rate_limit_per_second < 0:
-            raise ValueError("rate_limit_per_second must not be negative.")
+        if (
+            min(
+                self.rate_limit_per_second,
+                self.rate_limit_events_per_second,
+                self.rate_limit_bytes_per_second,
+            )
+            < 0
+        ):
+            raise ValueError("rate limits must not be negative.")
         if self.rate_limit_burst < 1:
             raise ValueError("rate_limit_burst must be at least 1.")
+        if self.header_timeout_seconds <= 0 or self.body_timeout_seconds <= 0:
+            raise ValueError("header_timeout_seconds and body_timeout_seconds must be positive.")
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1.")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("admin_token must be at least 16 characters.")
 
@@ -55,7 +85,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
     """Settings from OAK_SERVER_* variables, then explicit overrides (None means 'not given')."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
-    conversions: dict[str, type] = {
+    conversions: dict[str, Callable[[str], object]] = {
         "db_path": str,
         "admin_token": str,
         "max_body_bytes": int,
@@ -63,6 +93,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_batch_messages": int,
         "rate_limit_per_second": float,
         "rate_limit_burst": int,
+        "rate_limit_events_per_second": float,
+        "rate_limit_bytes_per_second": float,
+        "durable": _boolean,
+        "header_timeout_seconds": float,
+        "body_timeout_seconds": float,
+        "max_connections": int,
     }
     for name, convert in conversions.items():
         raw = env.get(f"OAK_SERVER_{name.upper()}")
@@ -70,7 +106,17 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
             try:
                 values[name] = convert(raw)
             except ValueError:
-                message = f"OAK_SERVER_{name.upper()} must be a {convert.__name__}."
+                kind = getattr(convert, "__name__", "value").strip("_")
+                message = f"OAK_SERVER_{name.upper()} must be a {kind}."
                 raise ValueError(message) from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from oakdata_server.errors import IngestError
+from oakdata_server.json_values import problem
 
 MESSAGE_TYPES = ("capture", "identify", "alias", "group_identify")
 PUBLIC_KEY_TYPES = frozenset({"capture", "identify", "alias"})
@@ -24,10 +25,19 @@ ANON_ID_PROPERTY = "$anon_distinct_id"
 _ID_RULE = f"must be a string of 1 to {MAX_ID_CHARS} characters"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# [0-9], not \d: \d also matches Arabic-Indic and other digits, which RFC 3339 does not allow.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
 )
+# Skew correction exists for clocks wrong by seconds to hours. A smaller difference between
+# sent_at and the receipt time is mostly the request's own latency, and correcting it would
+# shift each request by a different amount and reorder one client's events sent in turn.
+MIN_SKEW_SECONDS = 2.0
+# No client timestamp is trusted beyond the server's clock: after correction, one more than
+# this ahead of the receipt time is set to the receipt time (the original is kept beside it),
+# so a forged far-future identify cannot win over every later one.
+FUTURE_TOLERANCE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,9 @@ class _Invalid(Exception):
 
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        # Decoded here, strictly, and not by json.loads: given bytes, it would also accept
+        # UTF-16, UTF-32 and a byte-order mark, which the protocol says are refused.
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         # ValueError covers bad UTF-8, bad JSON, NaN and over-long integers.
         raise IngestError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None
@@ -134,17 +146,22 @@ def validate_batch(
     batch: list[Any], sent_at: datetime | None, received_at: datetime
 ) -> tuple[list[tuple[int, ValidMessage]], list[Rejection]]:
     skew = received_at - sent_at if sent_at is not None else timedelta(0)
+    if abs(skew.total_seconds()) < MIN_SKEW_SECONDS:
+        skew = timedelta(0)
+    latest = received_at + timedelta(seconds=FUTURE_TOLERANCE_SECONDS)
     valid: list[tuple[int, ValidMessage]] = []
     rejected: list[Rejection] = []
     for index, raw in enumerate(batch):
         try:
-            valid.append((index, validate_message(raw, skew)))
+            valid.append((index, validate_message(raw, skew, received_at, latest)))
         except _Invalid as problem:
             rejected.append(Rejection(index, str(problem)))
     return valid, rejected
 
 
-def validate_message(raw: Any, skew: timedelta) -> ValidMessage:
+def validate_message(
+    raw: Any, skew: timedelta, received_at: datetime, latest: datetime
+) -> ValidMessage:
     if not isinstance(raw, dict):
         raise _Invalid("message: must be a JSON object")
     kind = raw.get("type")
@@ -153,14 +170,7 @@ def validate_message(raw: Any, skew: timedelta) -> ValidMessage:
     uuid = raw.get("uuid")
     if not isinstance(uuid, str) or _UUID.fullmatch(uuid) is None:
         raise _Invalid("uuid: must be a UUID in 8-4-4-4-12 hex form")
-    raw_timestamp = raw.get("timestamp")
-    moment = parse_timestamp(raw_timestamp) if isinstance(raw_timestamp, str) else None
-    if moment is None:
-        raise _Invalid("timestamp: must be an RFC 3339 timestamp")
-    try:
-        corrected = moment + skew
-    except OverflowError:
-        raise _Invalid("timestamp: out of range after clock-skew correction") from None
+    moment, corrected = _timestamps(raw, skew, received_at, latest)
     try:
         size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     except UnicodeEncodeError:
@@ -168,6 +178,9 @@ def validate_message(raw: Any, skew: timedelta) -> ValidMessage:
     if size > MAX_MESSAGE_BYTES:
         raise _Invalid(f"message: larger than {MAX_MESSAGE_BYTES} bytes")
     properties = _properties(raw)
+    unstorable = problem(properties, "properties")
+    if unstorable is not None:
+        raise _Invalid(unstorable)
     common: dict[str, Any] = {
         "type": kind,
         "uuid": uuid.lower(),
@@ -205,6 +218,21 @@ def validate_message(raw: Any, skew: timedelta) -> ValidMessage:
         properties=properties,
         properties_json=_encode(properties),
     )
+
+
+def _timestamps(
+    raw: dict[str, Any], skew: timedelta, received_at: datetime, latest: datetime
+) -> tuple[datetime, datetime]:
+    """The client's timestamp and the one stored: corrected for skew, never in the future."""
+    raw_timestamp = raw.get("timestamp")
+    moment = parse_timestamp(raw_timestamp) if isinstance(raw_timestamp, str) else None
+    if moment is None:
+        raise _Invalid("timestamp: must be an RFC 3339 timestamp")
+    try:
+        corrected = moment + skew
+    except OverflowError:
+        raise _Invalid("timestamp: out of range after clock-skew correction") from None
+    return moment, received_at if corrected > latest else corrected
 
 
 def _is_identifier(value: Any) -> bool:

@@ -3,7 +3,7 @@
 ``oakdata_server.runner.ServerThread`` binds port 0 each time, and a restart must come back on
 the port the client already knows, so this binds a given port (``SO_REUSEADDR``, so the old
 connections in TIME_WAIT do not block it). Every (re)start builds a new app and a new
-``SQLiteStorage`` on the same file, as a restarted process would.
+``open_storage`` on the same file, as a restarted process would.
 
 What was stored is read from the SQLite file with a separate connection, not through the server.
 """
@@ -21,9 +21,10 @@ from typing import Any
 import uvicorn
 
 from oakdata_server.app import create_app
+from oakdata_server.connections import uvicorn_config
 from oakdata_server.keys import generate_key, hash_key, lookup_id
 from oakdata_server.settings import Settings
-from oakdata_server.storage import SQLiteStorage
+from oakdata_server.storage import Storage, open_storage
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 ALLOWED_ORIGIN = "https://app.example.com"
@@ -40,7 +41,7 @@ class IngestServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
-        self.storage: SQLiteStorage | None = None
+        self.storage: Storage | None = None
         self.secret_key = ""
         self.public_key = ""
 
@@ -58,12 +59,12 @@ class IngestServer:
         sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         self._socket = sock
-        self.storage = SQLiteStorage(str(self.db_path))
+        self.storage = open_storage(str(self.db_path), create=True)
         if not self.secret_key:
             self.secret_key = self.new_key("secret")
             self.public_key = self.new_key("public", (ALLOWED_ORIGIN,))
         app = create_app(self._settings, self.storage)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn_config(app, self._settings, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run,

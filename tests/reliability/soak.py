@@ -94,9 +94,9 @@ def _free_port() -> int:
 def start_server_process(db_path: Path) -> tuple[subprocess.Popen[bytes], int, str]:
     """``oakdata serve`` in a child process on a free port; returns it, the port and a key."""
     from oakdata_server.keys import generate_key, hash_key, lookup_id
-    from oakdata_server.storage import SQLiteStorage
+    from oakdata_server.storage import open_storage
 
-    storage = SQLiteStorage(str(db_path))
+    storage = open_storage(str(db_path), create=True)
     try:
         project = storage.create_project("default")
         key = generate_key("secret")

@@ -18,7 +18,7 @@ from oakdata_server.app import create_app
 from oakdata_server.keys import generate_key, hash_key, lookup_id
 from oakdata_server.runner import ServerThread
 from oakdata_server.settings import Settings
-from oakdata_server.storage import SQLiteStorage
+from oakdata_server.storage import Storage, open_storage
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 ALLOWED_ORIGIN = "https://app.example.com"
@@ -28,7 +28,7 @@ ALLOWED_ORIGIN = "https://app.example.com"
 class RunningServer:
     url: str
     db_path: Path
-    storage: SQLiteStorage
+    storage: Storage
     secret_key: str
     public_key: str
 
@@ -40,7 +40,7 @@ class RunningServer:
         return create_key(self.storage, kind, origins)
 
 
-def create_key(storage: SQLiteStorage, kind: str, origins: tuple[str, ...] = ()) -> str:
+def create_key(storage: Storage, kind: str, origins: tuple[str, ...] = ()) -> str:
     project = storage.create_project("default")
     key = generate_key("secret" if kind == "secret" else "public")
     storage.create_key(
@@ -55,11 +55,11 @@ def create_key(storage: SQLiteStorage, kind: str, origins: tuple[str, ...] = ())
 
 
 def start_server(db_path: Path, **settings: Any) -> tuple[ServerThread, RunningServer]:
-    storage = SQLiteStorage(str(db_path))
+    storage = open_storage(str(db_path), create=True)
     settings.setdefault("admin_token", ADMIN_TOKEN)
     settings.setdefault("rate_limit_per_second", 0)  # limits are tested on their own server
-    app = create_app(Settings(db_path=str(db_path), **settings), storage)
-    thread = ServerThread(app)
+    config = Settings(db_path=str(db_path), **settings)
+    thread = ServerThread(create_app(config, storage), settings=config)
     thread.start()
     running = RunningServer(
         thread.url,

@@ -23,7 +23,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_keys_create_prints_the_key_once_and_list_shows_only_its_id(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
-    created = run_cli("keys", "create", "--db", db, "--name", "ci")
+    created = run_cli("keys", "create", "--init", "--db", db, "--name", "ci")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("oak_sec_")
@@ -113,7 +113,7 @@ def _free_port() -> int:
 
 def test_serve_answers_requests_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     db = str(tmp_path / "served.db")
-    key = run_cli("keys", "create", "--db", db).stdout.strip()
+    key = run_cli("keys", "create", "--init", "--db", db).stdout.strip()
     port = _free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--db", db],
@@ -135,10 +135,18 @@ def test_serve_answers_requests_and_stops_cleanly_on_sigint(tmp_path: Path) -> N
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.05)  # polling for the port to open; there is no event to wait on
         assert response.json()["accepted"] == 1
+        # A key sent where it should not be, in the query string, must not reach the log.
+        httpx.post(f"{url}?key={key}", json={"batch": []})
+        health = httpx.get(f"http://127.0.0.1:{port}/api/oak/health")
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+        stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0
+    assert "reading API is off" in stderr
+    logged = stdout + stderr  # uvicorn's access log goes to stdout
+    assert "/api/oak/ingest?key=oak_[redacted]" in logged
+    assert key[len("oak_sec_") :] not in logged
 
 
 def test_the_demo_prints_one_stitched_timeline() -> None:

@@ -13,7 +13,7 @@ from oakdata_server.errors import IngestError
 from oakdata_server.keys import generate_key, hashes_match, key_kind, lookup_id
 from oakdata_server.ratelimit import RateLimiter, retry_after_header
 from oakdata_server.settings import Settings, settings_from_env
-from oakdata_server.storage import SQLiteStorage
+from oakdata_server.storage import open_storage
 from oakdata_server.storage.schema import SCHEMA_VERSION
 from oakdata_server.validation import format_timestamp, parse_timestamp
 
@@ -92,7 +92,7 @@ def test_keys_carry_their_kind_and_match_only_their_hash() -> None:
 
 
 def test_the_database_holds_key_hashes_never_keys(tmp_path: Path) -> None:
-    storage = SQLiteStorage(str(tmp_path / "k.db"))
+    storage = open_storage(str(tmp_path / "k.db"), create=True)
     from oakdata_server.keys import hash_key
 
     key = generate_key("secret")
@@ -106,15 +106,15 @@ def test_the_database_holds_key_hashes_never_keys(tmp_path: Path) -> None:
 
 def test_the_schema_is_created_once_and_a_newer_one_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    SQLiteStorage(str(path)).close()
-    SQLiteStorage(str(path)).close()  # reopening keeps the file as it is
+    open_storage(str(path), create=True).close()
+    open_storage(f"sqlite:///{path}").close()  # reopening keeps the file as it is
     connection = sqlite3.connect(path)
     assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
     with pytest.raises(RuntimeError, match="knows up to"):
-        SQLiteStorage(str(path))
+        open_storage(str(path))
 
 
 def test_settings_refuse_limits_below_the_protocols_promise() -> None:

@@ -1,4 +1,6 @@
-"""Storage behind a small protocol; SQLite is the one engine today."""
+"""Storage behind a small protocol, opened from a URL; SQLite is the one engine today."""
+
+from __future__ import annotations
 
 from oakdata_server.storage.base import (
     GroupView,
@@ -7,11 +9,37 @@ from oakdata_server.storage.base import (
     Position,
     Project,
     Storage,
+    StorageNotFound,
     StorageUnavailable,
     StoredEvent,
     Timeline,
 )
-from oakdata_server.storage.sqlite import SQLiteStorage
+
+SQLITE_SCHEME = "sqlite:///"
+
+
+def open_storage(url: str, *, create: bool = False, durable: bool = True) -> Storage:
+    """The storage a URL names: `sqlite:///relative.db`, `sqlite:////abs/path.db` or a path.
+
+    `create` lets the call make a new, empty database; without it a missing one raises
+    StorageNotFound, so a command run from the wrong directory does not invent a database.
+    `durable` makes each commit survive power loss (docs/reliability.md), at some speed.
+    """
+    scheme, separator, _ = url.partition("://")
+    if not separator:
+        path = url
+    elif url.startswith(SQLITE_SCHEME):
+        path = url[len(SQLITE_SCHEME) :]
+    else:
+        raise ValueError(f"unsupported database URL scheme {scheme[:20]!r}; use sqlite:///PATH")
+    if not path:
+        raise ValueError("the database URL names no file")
+    # Imported here: each engine loads only when used, and a second engine's driver is
+    # needed only by those who use it.
+    from oakdata_server.storage.sqlite import SQLiteStorage
+
+    return SQLiteStorage(path, create=create, durable=durable)
+
 
 __all__ = [
     "GroupView",
@@ -19,9 +47,10 @@ __all__ = [
     "KeyRecord",
     "Position",
     "Project",
-    "SQLiteStorage",
     "Storage",
+    "StorageNotFound",
     "StorageUnavailable",
     "StoredEvent",
     "Timeline",
+    "open_storage",
 ]

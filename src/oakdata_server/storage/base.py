@@ -1,7 +1,8 @@
 """What the routes need from a database, and nothing more.
 
 Every method is blocking; the app calls them off the event loop. A new engine is one class
-implementing `Storage`; the routes do not change.
+implementing `Storage`, opened by `open_storage` from its URL; routes, CLI and demo do not
+change. Engine-specific SQL and error handling stay inside the engine's modules.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from typing import Any, Protocol
 from oakdata_server.keys import KeyKind
 from oakdata_server.validation import ValidMessage
 
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # of stored properties per page, whatever the event count
+MAX_IDS_IN_TIMELINE = 100  # a person's ids listed with a timeline; the count is always given
+
 
 class StorageUnavailable(Exception):
     """The database is busy or unreachable; the request may be retried."""
+
+
+class StorageNotFound(Exception):
+    """The database does not exist and this command may not create it."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class KeyRecord:
 class IngestResult:
     accepted: int
     duplicates: int
+    refused: tuple[tuple[int, str], ...] = ()  # (position in the messages given, reason)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,8 @@ class Position:
 
 @dataclass(frozen=True)
 class Timeline:
-    distinct_ids: list[str]
+    distinct_ids: list[str]  # the first MAX_IDS_IN_TIMELINE, sorted
+    distinct_id_count: int
     properties: dict[str, Any]
     events: list[StoredEvent]
     next_position: Position | None
@@ -84,6 +94,8 @@ class GroupView:
 
 
 class Storage(Protocol):
+    location: str  # what to tell an operator: the file, or the URL without its password
+
     def create_project(self, name: str) -> Project: ...
     def get_project(self, name: str) -> Project | None: ...
     def create_key(
@@ -100,8 +112,16 @@ class Storage(Protocol):
     def find_active_keys(self, lookup_id: str) -> list[KeyRecord]: ...
     def origin_registered(self, origin: str) -> bool: ...
     def ingest(
-        self, project_id: int, messages: Sequence[ValidMessage], received_at: datetime
-    ) -> IngestResult: ...
+        self,
+        project_id: int,
+        messages: Sequence[ValidMessage],
+        received_at: datetime,
+        trusted: bool = True,
+    ) -> IngestResult:
+        """Store new messages; with `trusted` False (a public key), refuse links between two
+        identified persons and rank the properties set below those of a secret key."""
+        ...
+
     def timeline(
         self, project_id: int, distinct_id: str, limit: int, after: Position | None
     ) -> Timeline | None: ...

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE projects (
@@ -83,6 +83,16 @@ CREATE TABLE groups (
 """
 
 
+# v2: whether each id is identified (docs/server.md, "Security model"). Ids that existed before
+# are marked identified: who linked them is not known, and the safe guess is that a public key
+# may not merge them into someone else.
+_V1_TO_V2 = """
+ALTER TABLE person_ids ADD COLUMN identified INTEGER NOT NULL DEFAULT 0;
+UPDATE person_ids SET identified = 1;
+"""
+_SCHEMA_V2 = _SCHEMA_V1 + _V1_TO_V2
+
+
 def migrate(connection: sqlite3.Connection) -> None:
     """Bring the file to SCHEMA_VERSION; refuse a file written by a newer server."""
     (version,) = connection.execute("PRAGMA user_version").fetchone()
@@ -91,18 +101,18 @@ def migrate(connection: sqlite3.Connection) -> None:
             f"The database has schema version {version}; this server knows up to "
             f"{SCHEMA_VERSION}. Upgrade oakdata."
         )
-    if version == 0:
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process (the CLI beside a starting server) may have won the race.
-            if connection.execute("PRAGMA user_version").fetchone()[0] != 0:
-                connection.execute("COMMIT")
-                return
-            for statement in _SCHEMA_V1.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+    if version == SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process (the CLI beside a starting server) may have won the race.
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        steps = {0: _SCHEMA_V2, 1: _V1_TO_V2}.get(version, "")
+        for statement in steps.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise

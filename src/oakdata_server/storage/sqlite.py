@@ -1,13 +1,19 @@
-"""The SQLite engine: one file, WAL, one connection guarded by a lock.
+"""The SQLite engine: one file, WAL, a writing connection and a reading one, each with a lock.
 
-One connection with a lock rather than a pool: SQLite allows one writer at a time anyway, and
-the lock turns "database is locked" between our own threads into plain queueing. Other
-processes (the CLI revoking a key while the server runs) wait up to BUSY_TIMEOUT_SECONDS.
+A connection with a lock rather than a pool: SQLite allows one writer at a time anyway, and the
+lock turns "database is locked" between our own threads into plain queueing. Reading pages
+(timelines, groups) has its own connection, so in WAL mode a slow read never holds up ingest.
+Other processes (the CLI revoking a key while the server runs) wait up to BUSY_TIMEOUT_SECONDS.
+
+Durability: with `durable` (the default) every transaction is fsynced before it commits
+(synchronous=FULL), so a 2xx survives power loss; without it (synchronous=NORMAL) a commit
+survives the process dying but not the machine. docs/reliability.md says what a 2xx promises.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -15,14 +21,18 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+from oakdata_server.json_values import load_stored
 from oakdata_server.keys import KeyKind
-from oakdata_server.storage import _identity
+from oakdata_server.storage import _sqlite_persons as persons
 from oakdata_server.storage.base import (
+    MAX_IDS_IN_TIMELINE,
+    MAX_PAGE_BYTES,
     GroupView,
     IngestResult,
     KeyRecord,
     Position,
     Project,
+    StorageNotFound,
     StorageUnavailable,
     StoredEvent,
     Timeline,
@@ -31,6 +41,7 @@ from oakdata_server.storage.schema import migrate
 from oakdata_server.validation import ValidMessage, format_timestamp
 
 BUSY_TIMEOUT_SECONDS = 5.0
+FILE_MODE = 0o600  # events and key hashes: readable by the server's user only
 
 _EVENT_COLUMNS = (
     "e.id, e.uuid, e.event, e.distinct_id, e.timestamp, e.client_timestamp, e.received_at,"
@@ -39,25 +50,29 @@ _EVENT_COLUMNS = (
 
 
 class SQLiteStorage:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        # isolation_level=None: we open transactions ourselves, BEGIN IMMEDIATE for writes so a
-        # writer never fails half-way on an upgrade from a read lock.
-        self._connection = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-        )
+    def __init__(self, path: str, *, create: bool = True, durable: bool = True) -> None:
+        self.location = path
+        if not os.path.exists(path):
+            if not create:
+                raise StorageNotFound(f"no database at {path}")
+            _create_private_file(path)
+        self._connection = _connect(path)
         self._lock = threading.Lock()
         try:
             self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.execute("PRAGMA synchronous = NORMAL")  # durable in WAL, fast
+            synchronous = "FULL" if durable else "NORMAL"
+            self._connection.execute(f"PRAGMA synchronous = {synchronous}")
             migrate(self._connection)
+            self._reader = _connect(path)
         except BaseException:
             self._connection.close()  # a refused file must not leave a connection behind
             raise
+        self._reader_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
             self._connection.close()
+            self._reader.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -71,14 +86,19 @@ class SQLiteStorage:
             self._connection.execute("COMMIT")
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, _translate_errors():
+    def _read(self, pages: bool = False) -> Iterator[sqlite3.Connection]:
+        # Short lookups (keys, projects) use the writing connection, so they never wait
+        # behind a page being read; pages use the reading one.
+        lock, connection = (self._lock, self._connection)
+        if pages:
+            lock, connection = (self._reader_lock, self._reader)
+        with lock, _translate_errors():
             # One snapshot for the several queries of a read, so a page is consistent.
-            self._connection.execute("BEGIN")
+            connection.execute("BEGIN")
             try:
-                yield self._connection
+                yield connection
             finally:
-                self._connection.execute("COMMIT")
+                connection.execute("COMMIT")
 
     # projects and keys
 
@@ -155,12 +175,20 @@ class SQLiteStorage:
     # ingest
 
     def ingest(
-        self, project_id: int, messages: Sequence[ValidMessage], received_at: datetime
+        self,
+        project_id: int,
+        messages: Sequence[ValidMessage],
+        received_at: datetime,
+        trusted: bool = True,
     ) -> IngestResult:
         received = format_timestamp(received_at)
         accepted = duplicates = 0
+        refused: list[tuple[int, str]] = []
         with self._write() as db:
-            for message in messages:
+            for position, message in enumerate(messages):
+                if not trusted and not _public_key_may(db, project_id, message):
+                    refused.append((position, persons.REFUSED_LINK))
+                    continue  # not stored, so not remembered as seen either
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO messages (project_id, uuid, type, received_at)"
                     " VALUES (?, ?, ?, ?)",
@@ -170,27 +198,31 @@ class SQLiteStorage:
                     duplicates += 1
                     continue
                 accepted += 1
-                _apply(db, project_id, message, received)
-        return IngestResult(accepted, duplicates)
+                _apply(db, project_id, message, received, trusted)
+        return IngestResult(accepted, duplicates, tuple(refused))
 
     # reading
 
     def timeline(
         self, project_id: int, distinct_id: str, limit: int, after: Position | None
     ) -> Timeline | None:
-        with self._read() as db:
-            person_id = _identity.person_of(db, project_id, distinct_id)
+        with self._read(pages=True) as db:
+            person_id = persons.person_of(db, project_id, distinct_id)
             if person_id is None:
                 return None
+            (id_count,) = db.execute(
+                "SELECT count(*) FROM person_ids WHERE person_id = ?", (person_id,)
+            ).fetchone()
             ids = [
                 r[0]
                 for r in db.execute(
-                    "SELECT distinct_id FROM person_ids WHERE person_id = ? ORDER BY distinct_id",
-                    (person_id,),
+                    "SELECT distinct_id FROM person_ids WHERE person_id = ?"
+                    " ORDER BY distinct_id LIMIT ?",
+                    (person_id, MAX_IDS_IN_TIMELINE),
                 )
             ]
-            properties = _identity.person_properties(db, person_id)
-            events = _page(
+            properties = persons.person_properties(db, person_id)
+            events, next_position = _page(
                 db,
                 "JOIN person_ids p ON p.project_id = e.project_id AND p.distinct_id = e.distinct_id"
                 " WHERE p.person_id = ?",
@@ -198,18 +230,18 @@ class SQLiteStorage:
                 limit,
                 after,
             )
-        return Timeline(ids, properties, events[:limit], _next(events, limit))
+        return Timeline(ids, int(id_count), properties, events, next_position)
 
     def group(
         self, project_id: int, group_type: str, group_key: str, limit: int, after: Position | None
     ) -> GroupView | None:
-        with self._read() as db:
+        with self._read(pages=True) as db:
             row = db.execute(
                 "SELECT properties FROM groups WHERE project_id = ? AND group_type = ?"
                 " AND group_key = ?",
                 (project_id, group_type, group_key),
             ).fetchone()
-            events = _page(
+            events, next_position = _page(
                 db,
                 "JOIN event_groups g ON g.event_id = e.id WHERE g.project_id = ?"
                 " AND g.group_type = ? AND g.group_key = ?",
@@ -219,13 +251,23 @@ class SQLiteStorage:
             )
         if row is None and not events:
             return None
-        properties = _identity.plain(json.loads(row[0])) if row else {}
-        return GroupView(group_type, group_key, properties, events[:limit], _next(events, limit))
+        properties = persons.group_properties(row[0]) if row else {}
+        return GroupView(group_type, group_key, properties, events, next_position)
 
 
-def _apply(db: sqlite3.Connection, project_id: int, message: ValidMessage, received: str) -> None:
+def _public_key_may(db: sqlite3.Connection, project_id: int, message: ValidMessage) -> bool:
+    if message.type == "alias":
+        return persons.may_link(db, project_id, message.distinct_id, message.alias)
+    if message.type == "identify" and message.anon_distinct_id:
+        return persons.may_link(db, project_id, message.distinct_id, message.anon_distinct_id)
+    return True
+
+
+def _apply(
+    db: sqlite3.Connection, project_id: int, message: ValidMessage, received: str, trusted: bool
+) -> None:
     if message.type == "capture":
-        _identity.ensure_person(db, project_id, message.distinct_id)
+        persons.ensure_person(db, project_id, message.distinct_id)
         cursor = db.execute(
             "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
             " client_timestamp, received_at, properties, groups)"
@@ -251,14 +293,19 @@ def _apply(db: sqlite3.Connection, project_id: int, message: ValidMessage, recei
             ],
         )
     elif message.type == "identify":
-        person_id = _identity.ensure_person(db, project_id, message.distinct_id)
-        _identity.set_person_properties(db, person_id, message)
+        person_id = persons.ensure_person(db, project_id, message.distinct_id)
+        persons.set_person_properties(db, person_id, message, trusted)
+        persons.mark_identified(db, project_id, message.distinct_id)
         if message.anon_distinct_id:
-            _identity.merge(db, project_id, message.distinct_id, message.anon_distinct_id)
+            persons.merge(db, project_id, message.distinct_id, message.anon_distinct_id)
+            if trusted:
+                persons.mark_identified(db, project_id, message.anon_distinct_id)
     elif message.type == "alias":
-        _identity.merge(db, project_id, message.distinct_id, message.alias)
+        persons.merge(db, project_id, message.distinct_id, message.alias)
+        if trusted:
+            persons.mark_identified(db, project_id, message.distinct_id, message.alias)
     else:
-        _identity.set_group_properties(db, project_id, message)
+        persons.set_group_properties(db, project_id, message)
 
 
 def _page(
@@ -267,29 +314,37 @@ def _page(
     parameters: tuple[Any, ...],
     limit: int,
     after: Position | None,
-) -> list[StoredEvent]:
+) -> tuple[list[StoredEvent], Position | None]:
+    """Up to `limit` events and about MAX_PAGE_BYTES of properties, and where the next begins."""
     position = ""
     if after is not None:
         position = " AND (e.timestamp, e.id) > (?, ?)"
         parameters = (*parameters, after.timestamp, after.event_id)
-    # One row more than asked tells whether there is a next page.
-    rows = db.execute(
+    # One row more than asked tells whether there is a next page. Rows are taken one by one
+    # so that a page of large events stops at its byte budget without loading the rest.
+    cursor = db.execute(
         # Only our own constant fragments are formatted in; every value is a parameter.
         f"SELECT {_EVENT_COLUMNS} FROM events e {join_where}{position}"  # noqa: S608
         " ORDER BY e.timestamp, e.id LIMIT ?",
         (*parameters, limit + 1),
-    ).fetchall()
-    return [
-        StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]))
-        for r in rows
-    ]
+    )
+    events: list[StoredEvent] = []
+    size = 0
+    for r in cursor:
+        if len(events) == limit or (events and size + len(r[7]) > MAX_PAGE_BYTES):
+            cursor.close()
+            last = events[-1]
+            return events, Position(last.timestamp, last.id)
+        size += len(r[7])
+        events.append(
+            StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _object(r[7]), _object(r[8]))
+        )
+    return events, None
 
 
-def _next(events: list[StoredEvent], limit: int) -> Position | None:
-    if len(events) <= limit:
-        return None
-    last = events[limit - 1]
-    return Position(last.timestamp, last.id)
+def _object(text: str) -> dict[str, Any]:
+    loaded = load_stored(text)
+    return loaded if isinstance(loaded, dict) else {"$unreadable": "not a JSON object"}
 
 
 def _now() -> str:
@@ -305,3 +360,24 @@ def _translate_errors() -> Iterator[None]:
         if "locked" in str(error) or "busy" in str(error) or "unable to open" in str(error):
             raise StorageUnavailable(str(error)) from error
         raise
+
+
+def _create_private_file(path: str) -> None:
+    """An empty file only the server's user may read; SQLite gives its -wal and -shm the same."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass  # another process created it between our check and now
+    except OSError as error:
+        raise StorageUnavailable(f"cannot create {path}: {error.strerror}") from None
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # isolation_level=None: we open transactions ourselves, BEGIN IMMEDIATE for writes so a
+    # writer never fails half-way on an upgrade from a read lock.
+    try:
+        return sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.OperationalError as error:
+        raise StorageUnavailable(f"cannot open {path}: {error}") from None

@@ -1,4 +1,9 @@
-"""Persons, their ids and properties, inside the caller's transaction."""
+"""Persons, their ids and properties in SQLite, inside the caller's transaction.
+
+Each id records whether it is identified: named by an `identify`, or linked by a secret key.
+A person is anonymous while none of its ids is. Docs/server.md, "Security model", says why a
+public key may only link when one side is anonymous.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ import json
 import sqlite3
 from typing import Any
 
+from oakdata_server.json_values import load_stored
+from oakdata_server.storage.versioned import Versioned, merge_versioned, plain, stamp
 from oakdata_server.validation import ValidMessage
 
-# {name: [value, timestamp, uuid]}: the newest (timestamp, uuid) wins whatever arrives first.
-Versioned = dict[str, list[Any]]
+REFUSED_LINK = "link: both ids belong to identified persons; merging them needs a secret key"
 
 
 def person_of(db: sqlite3.Connection, project_id: int, distinct_id: str) -> int | None:
@@ -35,6 +41,28 @@ def ensure_person(db: sqlite3.Connection, project_id: int, distinct_id: str) -> 
     return person_id
 
 
+def mark_identified(db: sqlite3.Connection, project_id: int, *distinct_ids: str) -> None:
+    db.executemany(
+        "UPDATE person_ids SET identified = 1 WHERE project_id = ? AND distinct_id = ?",
+        [(project_id, distinct_id) for distinct_id in distinct_ids],
+    )
+
+
+def may_link(db: sqlite3.Connection, project_id: int, first_id: str, second_id: str) -> bool:
+    """Whether a public key may link the two ids: one side must still be anonymous."""
+    return not (_identified(db, project_id, first_id) and _identified(db, project_id, second_id))
+
+
+def _identified(db: sqlite3.Connection, project_id: int, distinct_id: str) -> bool:
+    person_id = person_of(db, project_id, distinct_id)
+    if person_id is None:
+        return False
+    row = db.execute(
+        "SELECT 1 FROM person_ids WHERE person_id = ? AND identified = 1 LIMIT 1", (person_id,)
+    ).fetchone()
+    return row is not None
+
+
 def merge(db: sqlite3.Connection, project_id: int, first_id: str, second_id: str) -> None:
     """Make the persons of two ids one; their events follow because events keep their ids."""
     first = ensure_person(db, project_id, first_id)
@@ -48,8 +76,11 @@ def merge(db: sqlite3.Connection, project_id: int, first_id: str, second_id: str
     db.execute("DELETE FROM persons WHERE id = ?", (drop,))
 
 
-def set_person_properties(db: sqlite3.Connection, person_id: int, message: ValidMessage) -> None:
-    merged = merge_versioned(_versioned(db, person_id), _stamp(message))
+def set_person_properties(
+    db: sqlite3.Connection, person_id: int, message: ValidMessage, trusted: bool
+) -> None:
+    update = stamp(message.properties, message.timestamp, message.uuid, trusted)
+    merged = merge_versioned(_versioned(db, person_id), update)
     db.execute("UPDATE persons SET properties = ? WHERE id = ?", (_dump(merged), person_id))
 
 
@@ -59,7 +90,9 @@ def set_group_properties(db: sqlite3.Connection, project_id: int, message: Valid
         "SELECT properties FROM groups WHERE project_id = ? AND group_type = ? AND group_key = ?",
         key,
     ).fetchone()
-    merged = merge_versioned(json.loads(row[0]) if row else {}, _stamp(message))
+    # Only secret keys may send group_identify, so group properties are always trusted.
+    update = stamp(message.properties, message.timestamp, message.uuid, True)
+    merged = merge_versioned(_load_versioned(row[0]) if row else {}, update)
     db.execute(
         "INSERT OR REPLACE INTO groups (project_id, group_type, group_key, properties)"
         " VALUES (?, ?, ?, ?)",
@@ -71,29 +104,20 @@ def person_properties(db: sqlite3.Connection, person_id: int) -> dict[str, Any]:
     return plain(_versioned(db, person_id))
 
 
-def merge_versioned(left: Versioned, right: Versioned) -> Versioned:
-    merged = dict(left)
-    for name, entry in right.items():
-        current = merged.get(name)
-        if current is None or (entry[1], entry[2]) > (current[1], current[2]):
-            merged[name] = entry
-    return merged
-
-
-def plain(versioned: Versioned) -> dict[str, Any]:
-    return {name: entry[0] for name, entry in sorted(versioned.items())}
-
-
-def _stamp(message: ValidMessage) -> Versioned:
-    return {
-        name: [value, message.timestamp, message.uuid] for name, value in message.properties.items()
-    }
+def group_properties(text: str) -> dict[str, Any]:
+    return plain(_load_versioned(text))
 
 
 def _versioned(db: sqlite3.Connection, person_id: int) -> Versioned:
     row = db.execute("SELECT properties FROM persons WHERE id = ?", (person_id,)).fetchone()
-    loaded: Versioned = json.loads(row[0]) if row else {}
-    return loaded
+    return _load_versioned(row[0]) if row else {}
+
+
+def _load_versioned(text: str) -> Versioned:
+    loaded = load_stored(text, wrapping=2)  # {name: [value, ...]} around each value
+    if not isinstance(loaded, dict):
+        return {}
+    return {k: v for k, v in loaded.items() if isinstance(v, list) and len(v) >= 3}
 
 
 def _dump(versioned: Versioned) -> str:

@@ -223,6 +223,9 @@ def run_soak(
         for worker in workers:
             worker.join(timeout=30.0)
         proxy.set_plan(lambda _n: Forward())  # the end: let the last batches through
+        # This flush answers for the outages' drops (False); shutdown's answer is then
+        # about the last batches alone, which the healthy server must all take.
+        client.flush(timeout=60.0)
         delivered = client.shutdown(timeout=60.0)
         final = client.stats()
     finally:

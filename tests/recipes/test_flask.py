@@ -9,7 +9,13 @@ from recipe_flask import create_app
 from httpbed import HttpBed
 
 from ._gunicorn import serve_requests_then_sigterm
-from .conftest import APPS_DIR, SECRET_KEY, Child, assert_received_exactly
+from .conftest import (
+    APPS_DIR,
+    SECRET_KEY,
+    Child,
+    assert_received_exactly,
+    assert_request_context,
+)
 
 REQUESTS = 50
 
@@ -33,6 +39,31 @@ def test_views_capture_and_shutdown_delivers_every_event_once(bed: HttpBed) -> N
 
     assert delivered
     assert_received_exactly(bed, captured)
+
+
+def test_a_request_context_gives_captures_the_user_and_the_url(bed: HttpBed) -> None:
+    app = create_app({"OAK_SECRET_KEY": SECRET_KEY, "OAK_HOST": bed.url})
+    oak = app.extensions["oakdata"]
+    captured = {}
+    try:
+        with app.test_client() as http:
+            for user in ("user_1", "user_2", None):
+                headers = {"X-Test-User": user} if user else {}
+                response = http.post("/upgrade?token=secret", headers=headers)
+                assert response.status_code == 200
+                captured[user] = response.get_json()["uuid"]
+    finally:
+        delivered = oak.shutdown(timeout=5)
+
+    assert delivered
+    assert captured[None] is None, "a request with no user and no id must drop its capture"
+    assert oak.stats().dropped["invalid_input"] == 1
+    del captured[None]
+    assert_received_exactly(bed, captured.values())
+    by_uuid = {m["uuid"]: m for m in bed.messages}
+    for user, uuid in captured.items():
+        assert_request_context(by_uuid[uuid], user, "http://localhost/upgrade", "/upgrade")
+        assert by_uuid[uuid]["properties"]["plan"] == "pro"
 
 
 def test_gunicorn_preload_workers_each_deliver_their_events_once(

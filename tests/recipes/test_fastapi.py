@@ -95,6 +95,11 @@ def test_the_middleware_gives_captures_the_signed_in_user_and_the_url(
                 response = http.post(f"{path}?token=secret", headers=headers)
                 response.raise_for_status()
                 captured[path, user] = response.json()["uuid"]
+        for user in ("user_3", "user_4"):  # the user is known in a dependency only
+            path = "/upgrade-by-dependency"
+            response = http.post(f"{path}?token=secret", headers={"X-Api-User": user})
+            response.raise_for_status()
+            captured[path, user] = response.json()["uuid"]
     server.signal(signal.SIGTERM)
     assert server.wait_exit() in (0, -signal.SIGTERM), server.output()
 

@@ -74,3 +74,36 @@ def test_gunicorn_preload_workers_each_deliver_their_events_once(
     )
 
     assert_received_exactly(bed, captured)
+
+
+def test_the_ip_is_added_only_when_asked_and_a_failing_id_function_fails_nothing(
+    bed: HttpBed,
+) -> None:
+    from flask import Flask
+
+    from oakdata import OakClient
+    from oakdata.integrations.flask import OakData, client
+
+    def broken_auth() -> str:
+        raise RuntimeError("the app's own bug")
+
+    app = Flask(__name__)
+    oak = OakClient(SECRET_KEY, host=bed.url, flush_interval=0)
+    OakData(app, client=oak, distinct_id=broken_auth, include_ip=True)
+
+    @app.post("/tagged/<user_id>")
+    def tagged(user_id: str) -> dict[str, str | None]:
+        return {"uuid": client().capture(user_id, "tagged")}
+
+    try:
+        with app.test_client() as http:
+            response = http.post("/tagged/user_1", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+            assert response.status_code == 200
+            uuid = response.get_json()["uuid"]
+    finally:
+        assert oak.shutdown(timeout=5)
+
+    assert_received_exactly(bed, [uuid])
+    (message,) = bed.messages
+    assert message["distinct_id"] == "user_1"
+    assert message["properties"]["$ip"] == "203.0.113.9"

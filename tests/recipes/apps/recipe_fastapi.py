@@ -8,12 +8,12 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
-from oakdata import AsyncOakClient
+from oakdata import AsyncOakClient, context
 from oakdata.integrations.asgi import OakDataMiddleware
 
 
@@ -69,5 +69,21 @@ async def upgrade(request: Request) -> dict[str, object]:
 @app.post("/upgrade-sync")
 def upgrade_sync(request: Request) -> dict[str, object]:
     # The thread pool runs the route in a copy of the request's context.
+    oak: AsyncOakClient = request.app.state.oak
+    return {"uuid": oak.capture(event="plan_upgraded", properties={"plan": "pro"})}
+
+
+async def api_user(x_api_user: str = Header()) -> AsyncIterator[str]:
+    # Authentication in a dependency runs after every middleware: the user is known only
+    # here, so the dependency opens a nested context (an async one: FastAPI runs a plain
+    # `def` dependency in a thread, whose context changes do not reach the route).
+    with context(distinct_id=x_api_user):
+        yield x_api_user
+
+
+@app.post("/upgrade-by-dependency")
+async def upgrade_by_dependency(
+    request: Request, user: str = Depends(api_user)
+) -> dict[str, object]:
     oak: AsyncOakClient = request.app.state.oak
     return {"uuid": oak.capture(event="plan_upgraded", properties={"plan": "pro"})}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ def test_views_capture_in_the_request_context_and_shutdown_delivers_every_event_
     monkeypatch.setenv("OAK_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv("OAK_HOST", bed.url)
     import django
-    from django.test import Client
+    from django.test import AsyncClient, Client
 
     django.setup()
     from oakdata.integrations.django import client
@@ -50,6 +51,10 @@ def test_views_capture_in_the_request_context_and_shutdown_delivers_every_event_
             response = http.post("/upgrade?email=ada@example.com", headers=headers)
             assert response.status_code == 200
             in_context[user] = response.json()["uuid"]
+        # Under ASGI the middleware runs its async form, reading request.user off the loop.
+        response = asyncio.run(AsyncClient().post("/upgrade", headers={"X-Test-User": "user_3"}))
+        assert response.status_code == 200
+        in_context["user_3"] = response.json()["uuid"]
     finally:
         delivered = oak.shutdown(timeout=5)
 

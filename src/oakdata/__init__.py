@@ -10,6 +10,7 @@ oak.shutdown()
 from __future__ import annotations
 
 from ._client import OakClient
+from ._context import context
 from ._notify import DropReport
 from ._stats import DROP_REASONS, Stats
 from ._version import __version__
@@ -18,7 +19,15 @@ TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers
 if TYPE_CHECKING:
     from ._async_client import AsyncOakClient
 
-__all__ = ["DROP_REASONS", "AsyncOakClient", "DropReport", "OakClient", "Stats", "__version__"]
+__all__ = [
+    "DROP_REASONS",
+    "AsyncOakClient",
+    "DropReport",
+    "OakClient",
+    "Stats",
+    "__version__",
+    "context",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -27,6 +27,7 @@ from ._config import (
     Config,
     make_config,
 )
+from ._context import current_frame
 from ._delivery import Deliverer
 from ._encoding import Encoder
 from ._notify import Notifier
@@ -35,7 +36,7 @@ from ._stats import Counters, Stats
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers need it
 if TYPE_CHECKING:
-    from typing import Any, Literal
+    from typing import Any, Literal, overload
 
     from ._async_worker import AsyncWorker
     from ._notify import DropReport
@@ -95,24 +96,44 @@ class BaseClient:
 
     # -- enqueueing calls: plain calls in both clients; they never block and never raise --
 
+    if TYPE_CHECKING:  # capture(distinct_id, event, ...) or, in a context, capture(event=...)
+
+        @overload
+        def capture(
+            self, distinct_id: str | int, event: str, properties: Any = None, *,
+            groups: Any = None, timestamp: Any = None, uuid: Any = None,
+        ) -> str | None: ...  # fmt: skip
+        @overload
+        def capture(
+            self, *, event: str, properties: Any = None,
+            groups: Any = None, timestamp: Any = None, uuid: Any = None,
+        ) -> str | None: ...  # fmt: skip
+
     def capture(
         self,
-        distinct_id: str | int,
-        event: str,
+        distinct_id: str | int | None = None,
+        event: str | None = None,
         properties: Any = None,
         *,
         groups: Any = None,
         timestamp: Any = None,
         uuid: Any = None,
     ) -> str | None:
-        """Queue an event; return its uuid, or None if it was dropped (see stats())."""
+        """Queue an event; return its uuid, or None if it was dropped (see stats()).
+
+        Inside an oakdata.context, distinct_id defaults to the context's, and the context's
+        properties go under these."""
+        if (frame := current_frame()) is not None:  # oakdata.context (_context.py)
+            distinct_id, properties = frame.apply(distinct_id, properties)
         return self._enqueue(
             "capture", encode_capture, self._encoder, distinct_id, event, properties, groups,
             timestamp, uuid,
         )  # fmt: skip
 
-    def identify(self, distinct_id: str | int, properties: Any = None) -> str | None:
-        """Set traits of the person behind distinct_id."""
+    def identify(self, distinct_id: str | int | None = None, properties: Any = None) -> str | None:
+        """Set traits of the person behind distinct_id (by default, the context's)."""
+        if distinct_id is None and (frame := current_frame()) is not None:
+            distinct_id = frame.distinct_id  # the id only: request tags are not traits
         return self._enqueue("identify", self._encoded, _message.identify, distinct_id, properties)
 
     def alias(self, distinct_id: str | int, alias: str | int) -> str | None:

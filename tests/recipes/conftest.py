@@ -52,6 +52,19 @@ def assert_received_exactly(bed: HttpBed, captured: Iterable[str | None]) -> Non
     assert not failed, f"requests not answered 2xx: {failed}"
 
 
+def assert_request_context(
+    message: dict[str, object], user: str | None, url: str, path: str, method: str = "POST"
+) -> None:
+    """The message carries what an integration's request context gives: the user's id, the
+    URL without its query string, the method and path, and no IP address (not asked for)."""
+    assert message["distinct_id"] == user
+    properties = message["properties"]
+    assert isinstance(properties, dict)
+    assert properties["$current_url"] == url
+    assert (properties["$method"], properties["$path"]) == (method, path)
+    assert "$ip" not in properties
+
+
 def wait_for_port(port: int, timeout: float = WAIT_SECONDS) -> None:
     """Until 127.0.0.1:port accepts a connection; each attempt is itself bounded."""
     deadline = time.monotonic() + timeout
@@ -180,7 +193,9 @@ def child_env(bed: HttpBed, **extra: str) -> dict[str, str]:
     env.update(
         OAK_SECRET_KEY=SECRET_KEY,
         OAK_HOST=bed.url,
-        PYTHONPATH=str(APPS_DIR),
+        # The apps, then whatever the test run had (a source checkout's src/ when oakdata
+        # is not installed in the environment).
+        PYTHONPATH=os.pathsep.join(filter(None, [str(APPS_DIR), os.environ.get("PYTHONPATH")])),
         PYTHONUNBUFFERED="1",
         **extra,
     )

@@ -11,7 +11,13 @@ import httpx
 
 from httpbed import HttpBed
 
-from .conftest import Child, assert_received_exactly, child_env, wait_for_port
+from .conftest import (
+    Child,
+    assert_received_exactly,
+    assert_request_context,
+    child_env,
+    wait_for_port,
+)
 
 REQUESTS = 60
 
@@ -75,3 +81,33 @@ def test_events_captured_in_sync_routes_leave_while_the_app_runs(
         server.signal(signal.SIGTERM)
         server.wait_exit()
     assert_received_exactly(bed, captured)
+
+
+def test_the_middleware_gives_captures_the_signed_in_user_and_the_url(
+    bed: HttpBed, spawn: Callable[..., Child]
+) -> None:
+    server, port = _start_uvicorn(bed, spawn)
+    captured: dict[tuple[str, str | None], str | None] = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        for path in ("/upgrade", "/upgrade-sync"):
+            for user in ("user_1", "user_2", None):
+                headers = {"X-Test-User": user} if user else {}
+                response = http.post(f"{path}?token=secret", headers=headers)
+                response.raise_for_status()
+                captured[path, user] = response.json()["uuid"]
+        for user in ("user_3", "user_4"):  # the user is known in a dependency only
+            path = "/upgrade-by-dependency"
+            response = http.post(f"{path}?token=secret", headers={"X-Api-User": user})
+            response.raise_for_status()
+            captured[path, user] = response.json()["uuid"]
+    server.signal(signal.SIGTERM)
+    assert server.wait_exit() in (0, -signal.SIGTERM), server.output()
+
+    anonymous = [uuid for (_, user), uuid in captured.items() if user is None]
+    assert anonymous == [None, None], "a request with no user and no id must drop its capture"
+    signed_in = {key: uuid for key, uuid in captured.items() if key[1] is not None}
+    assert_received_exactly(bed, signed_in.values())
+    by_uuid = {m["uuid"]: m for m in bed.messages}
+    for (path, user), uuid in signed_in.items():
+        assert_request_context(by_uuid[uuid], user, f"http://127.0.0.1:{port}{path}", path)
+        assert by_uuid[uuid]["properties"]["plan"] == "pro"

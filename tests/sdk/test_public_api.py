@@ -25,6 +25,7 @@ DOCUMENTED: dict[str, dict[str, tuple[str, str]]] = {
         "OakClient": ("README.md", "Quick start"),
         "Stats": ("README.md", "Capture never throws"),
         "__version__": ("README.md", "Install"),
+        "context": ("README.md", "Request context"),
     },
     "oakdata.testing": {
         "MemoryTransport": ("README.md", "Testing your code"),

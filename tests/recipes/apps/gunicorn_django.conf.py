@@ -2,7 +2,7 @@
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    from recipe_django.analytics.client import oak
+    from oakdata.integrations.django import client
 
-    delivered = oak.shutdown(timeout=5)
+    delivered = client().shutdown(timeout=5)
     worker.log.info("oakdata shutdown delivered=%s pid=%s", delivered, worker.pid)

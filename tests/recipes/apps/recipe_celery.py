@@ -1,25 +1,22 @@
-"""The Celery recipe (docs/recipes/celery.md): tasks capture with the process's client; each
-process flushes as it stops.
+"""The Celery recipe (docs/recipes/celery.md): tasks capture with the process's client;
+oakdata.integrations.celery carries the sender's context into each task and flushes each
+process as it stops.
 
 The client is made at import, in the worker's main process; the prefork pool's processes
 are forked from it and oakdata gives each a fresh queue and thread (fork safety), so
 worker_process_init needs nothing. Pool processes end with os._exit(), which skips atexit:
-worker_process_shutdown is where they flush. worker_shutdown covers the main process (the
-solo and threads pools run tasks there).
+the integration flushes them on worker_process_shutdown, and the main process (where the
+solo and threads pools run tasks) on worker_shutdown.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_shutdown
 
 from oakdata import OakClient
-
-logger = logging.getLogger(__name__)
+from oakdata.integrations import celery as oakdata_celery
 
 app = Celery("recipe_celery")
 # The filesystem broker keeps the test free of a broker server; use your real broker URL.
@@ -37,6 +34,7 @@ app.conf.update(
 )
 
 oak = OakClient()  # $OAK_SECRET_KEY and $OAK_HOST
+oakdata_celery.connect(oak, shutdown_timeout=5)
 
 
 @app.task
@@ -44,13 +42,7 @@ def send_welcome(user_id: str) -> str | None:
     return oak.capture(user_id, "welcome_email_sent", {"template": "welcome_v2"})
 
 
-@worker_process_shutdown.connect
-def flush_pool_process(**kwargs: Any) -> None:
-    delivered = oak.shutdown(timeout=5)
-    logger.warning("oakdata shutdown delivered=%s pid=%s", delivered, os.getpid())
-
-
-@worker_shutdown.connect
-def flush_main_process(**kwargs: Any) -> None:
-    delivered = oak.shutdown(timeout=5)
-    logger.warning("oakdata shutdown delivered=%s pid=%s main", delivered, os.getpid())
+@app.task
+def send_receipt(amount: int) -> str | None:
+    # No id: the context the task was sent in gives it (a request's signed-in user, say).
+    return oak.capture(event="receipt_sent", properties={"amount": amount})

@@ -1,14 +1,10 @@
-"""The process's one OakClient. Import `oak` from here wherever you capture."""
+"""The process's one OakClient, made by the oakdata integration from settings."""
 
 from __future__ import annotations
 
 import os
 
-from django.conf import settings
+from oakdata.integrations.django import client
 
-from oakdata import OakClient
-
-oak = OakClient(
-    settings.OAKDATA_SECRET_KEY, host=settings.OAKDATA_HOST, **settings.OAKDATA_OPTIONS
-)
+oak = client()
 made_in_pid = os.getpid()  # for the tests: where the client was made

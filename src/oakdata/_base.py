@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from . import _lifecycle, _log, _message, _stats
 from ._batching import MAX_MESSAGE_BYTES, take_batch
@@ -27,9 +28,10 @@ from ._config import (
     Config,
     make_config,
 )
-from ._context import current_frame
+from ._context import current_frame, merged_under
 from ._delivery import Deliverer
 from ._encoding import Encoder
+from ._hooks import HookDropped, apply_before_send
 from ._notify import Notifier
 from ._queue import QueueSettings, QueueUnavailable
 from ._stats import Counters, Stats
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from typing import Any, Literal, overload
 
     from ._async_worker import AsyncWorker
+    from ._hooks import BeforeSend
     from ._notify import DropReport
     from ._spool import Spool
     from ._worker import Worker
@@ -73,6 +76,8 @@ class BaseClient:
         on_error: Callable[[DropReport], object] | None = None,
         on_queue_full: Literal["drop", "block"] = "drop",
         block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
+        before_send: BeforeSend | None = None,
+        super_properties: Mapping[str, Any] | None = None,
         transport: Transport | AsyncTransport | None = None,
     ) -> None:
         # The options are spelled out above for IDEs and type checkers, and only there:
@@ -83,6 +88,9 @@ class BaseClient:
         self._notifier = None if on_error is None else Notifier(on_error)
         self._counters = self._new_counters()
         self._encoder = Encoder(_log.TypeWarnings().warn)
+        # Copied on write, replaced whole: capture() reads it without a lock.
+        self._super_properties: dict[str, Any] = self._config.super_properties
+        self._update_fast_path()
         self._closed = False
         self._close_lock = threading.RLock()
         self._start(transport)
@@ -125,6 +133,12 @@ class BaseClient:
         properties go under these."""
         if (frame := current_frame()) is not None:  # oakdata.context (_context.py)
             distinct_id, properties = frame.apply(distinct_id, properties)
+        if not self._fast_path:  # super properties or before_send: the general way
+            properties = merged_under(self._super_properties, properties)
+            return self._enqueue(
+                "capture", self._encoded, _message.capture, distinct_id, event, properties,
+                groups, timestamp, uuid,
+            )  # fmt: skip
         return self._enqueue(
             "capture", encode_capture, self._encoder, distinct_id, event, properties, groups,
             timestamp, uuid,
@@ -148,6 +162,31 @@ class BaseClient:
             "group_identify", self._encoded, _message.group_identify, group_type, group_key,
             properties,
         )  # fmt: skip
+
+    def register(self, properties: Mapping[str, Any]) -> None:
+        """Add properties to every later capture (under each capture's own and its
+        context's; the newest value of a name wins). Never raises."""
+        if isinstance(properties, Mapping):
+            with self._close_lock:
+                self._super_properties = {**self._super_properties, **properties}
+                self._update_fast_path()
+
+    def unregister(self, *names: str) -> None:
+        """Stop adding these super properties to captures."""
+        with self._close_lock:
+            kept = self._super_properties
+            self._super_properties = {k: v for k, v in kept.items() if k not in names}
+            self._update_fast_path()
+
+    @property
+    def super_properties(self) -> Mapping[str, Any]:
+        """The properties every capture gets (read-only; see register/unregister)."""
+        return MappingProxyType(self._super_properties)
+
+    def _update_fast_path(self) -> None:
+        # One attribute read on capture's path decides whether it may write its message as
+        # text (_capture.encode_capture) or must build it as a dict for the hook or merge.
+        self._fast_path = not self._super_properties and self._config.before_send is None
 
     def stats(self) -> Stats:
         """Counters since construction: captured == delivered + queued + dropped_total."""
@@ -224,6 +263,9 @@ class BaseClient:
 
     def _encoded(self, build: Callable[..., _message.Message], *args: Any) -> tuple[str, bytes]:
         message = build(*args)
+        hook = self._config.before_send
+        if hook is not None:
+            message = apply_before_send(hook, message)
         return message["uuid"], self._encoder.encode(message)
 
     def _mark_closed(self) -> None:
@@ -246,6 +288,9 @@ class BaseClient:
                 uuid, data = make(*args)
             except _message.InvalidInput as exc:
                 counters.captured_and_dropped(_stats.INVALID_INPUT, f"{kind}: {exc}")
+                return None
+            except HookDropped as dropped:
+                counters.captured_and_dropped(dropped.reason, dropped.detail)
                 return None
             if len(data) > MAX_MESSAGE_BYTES:
                 detail = f"{kind} is {len(data)} bytes serialized, over {MAX_MESSAGE_BYTES}"

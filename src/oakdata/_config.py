@@ -17,8 +17,9 @@ from ._stats import frozen_error
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TypeVar
+    from typing import Any, TypeVar
 
+    from ._hooks import BeforeSend
     from ._notify import DropReport
 
     T = TypeVar("T")
@@ -142,10 +143,21 @@ def _flag(name: str, value: object) -> bool:
     return value
 
 
-def _callable_or_none(name: str, value: object) -> Callable[..., object] | None:
+def _callable_or_none(name: str, value: object) -> Any:
+    # Any: each option's own annotation says which callable it takes (an app's
+    # function cannot be checked against it at run time anyway).
     if value is not None and not callable(value):
         raise ValueError(f"{name} must be a function or None, got {_shown(value)}.")
     return value
+
+
+def _properties_or_none(name: str, value: object) -> dict[str, object]:
+    """A snapshot of the mapping given (changing it later changes nothing); {} for None."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a mapping of property names to values, or None.")
+    return dict(value)
 
 
 def _queue_full_policy(name: str, value: object) -> str:
@@ -231,6 +243,8 @@ class Config:
     on_error: Callable[[DropReport], object] | None = _option(_callable_or_none, None)
     on_queue_full: str = _option(_queue_full_policy, "drop")
     block_timeout: float = _option(_seconds(zero_allowed=False), DEFAULT_BLOCK_TIMEOUT)
+    before_send: BeforeSend | None = _option(_callable_or_none, None)
+    super_properties: dict[str, object] = _option(_properties_or_none, None)
 
     def __init__(self, **options: object) -> None:
         unknown = options.keys() - OPTION_NAMES

@@ -43,18 +43,25 @@ class Frame:
         """
         if distinct_id is None:
             distinct_id = self.distinct_id
-        if not self.properties:
-            return distinct_id, properties
-        if properties is None:
-            return distinct_id, self.properties
-        if type(properties) is dict:
-            return distinct_id, {**self.properties, **properties}
-        if isinstance(properties, Mapping):
-            try:
-                return distinct_id, {**self.properties, **properties}
-            except Exception:  # a Mapping of the app's own that fails to iterate
-                return distinct_id, properties
-        return distinct_id, properties
+        return distinct_id, merged_under(self.properties, properties)
+
+
+def merged_under(base: dict[Any, Any], properties: Any) -> Any:
+    """properties with base's entries under them (properties' values win): for a context's
+    properties, and for the client's super properties. Never raises; what it cannot merge
+    (not a mapping) is returned as it is, for capture's validation to drop and count."""
+    if not base:
+        return properties
+    if properties is None:
+        return base
+    if type(properties) is dict:
+        return {**base, **properties}
+    if isinstance(properties, Mapping):
+        try:
+            return {**base, **properties}
+        except Exception:  # a Mapping of the app's own that fails to iterate
+            return properties
+    return properties
 
 
 # None, not an empty Frame, when no context is open: the cheapest test on capture's path.

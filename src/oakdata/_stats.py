@@ -19,9 +19,13 @@ CLIENT_ERROR = "client_error"
 OVERSIZED_FOR_SERVER = "oversized_for_server"
 RETRIES_EXHAUSTED = "retries_exhausted"
 SHUTDOWN_TIMEOUT = "shutdown_timeout"
+BEFORE_SEND = "before_send"  # the app's before_send returned None: its choice
+BEFORE_SEND_FAILED = "before_send_failed"  # it raised, or returned no message: its bug
 
 DROP_REASONS = (
     AFTER_SHUTDOWN,
+    BEFORE_SEND,
+    BEFORE_SEND_FAILED,
     CLIENT_ERROR,
     INVALID_INPUT,
     OVERSIZED_FOR_SERVER,

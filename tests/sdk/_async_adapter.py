@@ -83,6 +83,16 @@ class AsyncClientAdapter:
     def group_identify(self, *args: Any, **kwargs: Any) -> str | None:
         return self.loop.call(self.client.group_identify, *args, **kwargs)
 
+    def register(self, *args: Any, **kwargs: Any) -> None:
+        self.loop.call(self.client.register, *args, **kwargs)
+
+    def unregister(self, *args: Any, **kwargs: Any) -> None:
+        self.loop.call(self.client.unregister, *args, **kwargs)
+
+    @property
+    def super_properties(self) -> Any:
+        return self.client.super_properties
+
     def stats(self) -> Stats:
         return self.loop.call(self.client.stats)
 

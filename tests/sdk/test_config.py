@@ -213,6 +213,8 @@ NON_DEFAULT = {
     "on_error": print,
     "on_queue_full": "block",
     "block_timeout": 1.5,
+    "before_send": dict,
+    "super_properties": {"plan": "pro"},
 }
 REFUSED = {
     "secret_key": 42,
@@ -232,6 +234,8 @@ REFUSED = {
     "on_error": "print",
     "on_queue_full": "wait",
     "block_timeout": 0,
+    "before_send": "scrub",
+    "super_properties": ["plan", "pro"],
 }
 
 

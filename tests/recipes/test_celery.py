@@ -28,11 +28,15 @@ def _sender(broker_dir: Path) -> Celery:
     integration connected (it attaches the context to what is sent)."""
     oakdata_celery.connect()
     app = Celery("producer")
+    (broker_dir / "outbox").mkdir()
     app.conf.update(
         broker_url="filesystem://",
         broker_transport_options={
             "data_folder_in": str(broker_dir),
-            "data_folder_out": str(broker_dir),
+            # Written aside, then moved in whole (_post): kombu's filesystem transport
+            # writes a message file in place, and a worker reading it half-written dies
+            # of a JSONDecodeError (seen once under load).
+            "data_folder_out": str(broker_dir / "outbox"),
             # Else kombu writes its exchange table to ./control in the working directory.
             "control_folder": str(broker_dir / "control"),
         },
@@ -52,6 +56,12 @@ def _start_worker(bed: HttpBed, spawn: Callable[..., Child], tmp_path: Path) -> 
     )
     worker.wait_for(lambda: bool(worker.lines_matching(" ready.")), "worker ready")
     return worker, broker_dir
+
+
+def _post(broker_dir: Path) -> None:
+    """Move what the producer wrote into the worker's folder, each file in one rename."""
+    for message in sorted((broker_dir / "outbox").iterdir()):
+        message.replace(broker_dir / message.name)
 
 
 def _succeeded(worker: Child) -> list[str]:
@@ -82,6 +92,7 @@ def test_prefork_worker_delivers_every_task_event_once_on_warm_shutdown(
     producer = _sender(broker_dir)
     for n in range(TASKS):
         producer.send_task("recipe_celery.send_welcome", args=[f"user_{n}"])
+    _post(broker_dir)
 
     assert_received_exactly(bed, _stop_and_check_flushes(worker, TASKS))
 
@@ -100,6 +111,7 @@ def test_a_task_sent_in_a_context_runs_in_it_on_a_prefork_worker(
         else:
             with context(distinct_id=f"buyer_{n}", properties={"request_id": f"r-{n}"}):
                 producer.send_task("recipe_celery.send_receipt", args=[n])
+    _post(broker_dir)
 
     captured = _stop_and_check_flushes(worker, TASKS)
     assert_received_exactly(bed, captured)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from . import _log
 from ._base import BaseClient, BaseSender, seconds_or_none, transport_is_async
 from ._config import Config
-from ._delivery import Plan, Send
+from ._delivery import Action, Plan, Send, Wait
 from ._stats import Counters
-from ._wire import NetworkError
-from ._worker import Worker
+from ._wire import NetworkError, Request
+from ._worker import Resume, Worker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 # Sender threads (and connections) at most, when the client owns its transport.
 MAX_SENDERS = 2
+# flush() hands its send to a sender thread rather than start a request with less time left.
+MIN_SECONDS_HERE = 0.05
 
 
 class OakClient(BaseClient):
@@ -49,6 +52,9 @@ class OakClient(BaseClient):
             senders=MAX_SENDERS if transport is None else 1,
             on_thread_exit=sender.close_thread_transport,
             send=sender.send_batch,
+            # flush() sends from its caller's thread on a connection of its own; not with a
+            # transport the app brought, which the sender thread may be using meanwhile.
+            send_here=sender.send_here if transport is None else None,
             discard=sender.discard,
         )
         if settings.spool is not None and settings.spool.recovered:
@@ -98,6 +104,7 @@ class OakClient(BaseClient):
             seconds = seconds_or_none(timeout)
             deadline = None if seconds is None else time.monotonic() + seconds
             delivered = self._worker.shutdown(seconds)
+            self._sender.close_here_transport()
             if self._notifier is not None:
                 self._notifier.drain(self._drain_seconds(deadline))
             return self._shut_down(delivered)
@@ -132,9 +139,35 @@ class _Sender(BaseSender):
         super().__init__(config, counters)
         self._transport = transport
         self._per_thread = threading.local()  # the default transport: one per sender thread
+        self._here: Transport | None = None  # flush()'s, one caller at a time (the worker's rule)
+
+    def reset_after_fork(self, counters: Counters) -> None:
+        super().reset_after_fork(counters)
+        if self._here is not None:
+            self._here.reset_after_fork()
 
     def send_batch(self, batch: list[bytes], abort: threading.Event) -> int:
         return run_plan(self._deliverer.deliver(batch), self._get_transport(), abort)
+
+    def send_here(
+        self, batch: list[bytes], deadline: float | None, abort: threading.Event
+    ) -> int | Resume:
+        """A batch sent from flush()'s caller's thread, as far as its deadline allows."""
+        if self._here is None:
+            from .transports.http import HttpTransport  # see _get_transport
+
+            self._here = HttpTransport()
+        plan = self._deliverer.deliver(batch)
+        return run_plan_until(plan, self._here, abort, deadline, self._finish)
+
+    def _finish(self, plan: Plan, action: Action, abort: threading.Event) -> int:
+        """The rest of a send_here, on a sender thread and its connection."""
+        return run_plan(plan, self._get_transport(), abort, first=action)
+
+    def close_here_transport(self) -> None:
+        here, self._here = self._here, None
+        if here is not None:
+            here.close()
 
     def close_thread_transport(self) -> None:
         """A sender thread is ending: close its connection (the app's transport is the app's)."""
@@ -156,19 +189,51 @@ class _Sender(BaseSender):
         return transport
 
 
-def run_plan(plan: Plan, transport: Transport, abort: threading.Event) -> int:
-    """Carry out a delivery plan with blocking calls; waits end early when abort is set."""
+def run_plan(
+    plan: Plan, transport: Transport, abort: threading.Event, first: Action | None = None
+) -> int:
+    """Carry out a delivery plan with blocking calls; waits end early when abort is set.
+    first: the plan's next action, when another thread began it (run_plan_until)."""
     try:
-        action = next(plan)
+        action = next(plan) if first is None else first
         while True:
-            if isinstance(action, Send):
-                try:
-                    result = transport.send(action.request)
-                except Exception as exc:  # a transport of the app's own may break the contract
-                    result = NetworkError(f"the transport raised {type(exc).__name__}")
-                action = plan.send(result)
-            else:
-                action = plan.send(abort.wait(action.seconds))
+            action = _step(plan, action, transport, abort)
     except StopIteration as done:
         dropped: int = done.value
         return dropped
+
+
+def run_plan_until(
+    plan: Plan,
+    transport: Transport,
+    abort: threading.Event,
+    deadline: float | None,
+    finish: Callable[[Plan, Action, threading.Event], int],
+) -> int | Resume:
+    """run_plan on flush()'s caller's thread, until its monotonic deadline: a step that
+    would end past it is left, with the rest of the plan, to finish(plan, action, abort) on
+    a sender thread (the Resume returned). A request is cut to the time left."""
+    try:
+        action = next(plan)
+        while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left < MIN_SECONDS_HERE or (isinstance(action, Wait) and action.seconds > left):
+                    return functools.partial(finish, plan, action)
+                request = action.request if isinstance(action, Send) else None
+                if request is not None and request.timeout > left:
+                    action = Send(Request(request.url, request.headers, request.body, left))
+            action = _step(plan, action, transport, abort)
+    except StopIteration as done:
+        dropped: int = done.value
+        return dropped
+
+
+def _step(plan: Plan, action: Action, transport: Transport, abort: threading.Event) -> Action:
+    if isinstance(action, Send):
+        try:
+            result = transport.send(action.request)
+        except Exception as exc:  # a transport of the app's own may break the contract
+            result = NetworkError(f"the transport raised {type(exc).__name__}")
+        return plan.send(result)
+    return plan.send(abort.wait(action.seconds))

@@ -38,7 +38,10 @@ from ._stats import Counters, Stats
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; only type checkers need it
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
     from typing import Any, Literal, overload
+    from uuid import UUID
 
     from ._async_worker import AsyncWorker
     from ._hooks import BeforeSend
@@ -46,6 +49,12 @@ if TYPE_CHECKING:
     from ._spool import Spool
     from ._worker import Worker
     from .transports.base import AsyncTransport, Transport
+    from .types import Properties, PropertyNames
+
+    # What the calls accept; at run time anything else is dropped and counted, never raised.
+    Groups = Mapping[str, str | int]
+    Timestamp = datetime | str
+    MessageId = UUID | str
 
 
 # At most this long, after a shutdown() without a timeout, for on_error to hear the last drops.
@@ -108,29 +117,32 @@ class BaseClient:
 
         @overload
         def capture(
-            self, distinct_id: str | int, event: str, properties: Any = None, *,
-            groups: Any = None, timestamp: Any = None, uuid: Any = None,
+            self, distinct_id: str | int, event: str, properties: Properties | None = None, *,
+            groups: Groups | None = None, timestamp: Timestamp | None = None,
+            uuid: MessageId | None = None,
         ) -> str | None: ...  # fmt: skip
         @overload
         def capture(
-            self, *, event: str, properties: Any = None,
-            groups: Any = None, timestamp: Any = None, uuid: Any = None,
+            self, *, event: str, properties: Properties | None = None,
+            groups: Groups | None = None, timestamp: Timestamp | None = None,
+            uuid: MessageId | None = None,
         ) -> str | None: ...  # fmt: skip
 
     def capture(
         self,
         distinct_id: str | int | None = None,
         event: str | None = None,
-        properties: Any = None,
+        properties: Properties | None = None,
         *,
-        groups: Any = None,
-        timestamp: Any = None,
-        uuid: Any = None,
+        groups: Groups | None = None,
+        timestamp: Timestamp | None = None,
+        uuid: MessageId | None = None,
     ) -> str | None:
         """Queue an event; return its uuid, or None if it was dropped (see stats()).
 
         Inside an oakdata.context, distinct_id defaults to the context's, and the context's
-        properties go under these."""
+        properties go under these. `$set` and `$set_once` in properties also update the
+        person, as identify does."""
         if (frame := current_frame()) is not None:  # oakdata.context (_context.py)
             distinct_id, properties = frame.apply(distinct_id, properties)
         if not self._fast_path:  # super properties or before_send: the general way
@@ -144,23 +156,53 @@ class BaseClient:
             timestamp, uuid,
         )  # fmt: skip
 
-    def identify(self, distinct_id: str | int | None = None, properties: Any = None) -> str | None:
-        """Set traits of the person behind distinct_id (by default, the context's)."""
+    def identify(
+        self,
+        distinct_id: str | int | None = None,
+        properties: Properties | None = None,
+        *,
+        set_once: Properties | None = None,
+        unset: PropertyNames | None = None,
+        timestamp: Timestamp | None = None,
+        uuid: MessageId | None = None,
+    ) -> str | None:
+        """Set traits of the person behind distinct_id (by default, the context's).
+
+        properties are set (as are those under its `$set`); set_once (and `$set_once`) only
+        where the person has no value yet; unset (and `$unset`) names properties to remove."""
         if distinct_id is None and (frame := current_frame()) is not None:
             distinct_id = frame.distinct_id  # the id only: request tags are not traits
-        return self._enqueue("identify", self._encoded, _message.identify, distinct_id, properties)
+        return self._enqueue(
+            "identify", self._encoded, _message.identify, distinct_id, properties, set_once,
+            unset, timestamp, uuid,
+        )  # fmt: skip
 
-    def alias(self, distinct_id: str | int, alias: str | int) -> str | None:
+    def alias(
+        self,
+        distinct_id: str | int,
+        alias: str | int,
+        *,
+        timestamp: Timestamp | None = None,
+        uuid: MessageId | None = None,
+    ) -> str | None:
         """Link another id (alias) to the person behind distinct_id."""
-        return self._enqueue("alias", self._encoded, _message.alias, distinct_id, alias)
+        return self._enqueue(
+            "alias", self._encoded, _message.alias, distinct_id, alias, timestamp, uuid
+        )
 
     def group_identify(
-        self, group_type: str, group_key: str | int, properties: Any = None
+        self,
+        group_type: str,
+        group_key: str | int,
+        properties: Properties | None = None,
+        *,
+        timestamp: Timestamp | None = None,
+        uuid: MessageId | None = None,
     ) -> str | None:
         """Set properties of a group (a company, a team) that capture's groups refer to."""
         return self._enqueue(
             "group_identify", self._encoded, _message.group_identify, group_type, group_key,
-            properties,
+            properties, timestamp, uuid,
         )  # fmt: skip
 
     def register(self, properties: Mapping[str, Any]) -> None:

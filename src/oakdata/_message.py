@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 LIB_NAME = "oakdata-python"
 MAX_ID_LENGTH = 200
 MAX_GROUPS = 50
+SET, SET_ONCE, UNSET = "$set", "$set_once", "$unset"  # person operators in properties
+OPERATORS = (SET, SET_ONCE, UNSET)
 
 
 class InvalidInput(Exception):
@@ -60,26 +62,79 @@ def capture(
     }
 
 
-def identify(distinct_id: object, properties: object) -> Message:
-    message = _envelope("identify", None, None)
+def identify(
+    distinct_id: object,
+    properties: object,
+    set_once: object,
+    unset: object,
+    timestamp: object,
+    message_uuid: object,
+) -> Message:
+    message = _envelope("identify", timestamp, message_uuid)
     message["distinct_id"] = _identifier("distinct_id", distinct_id)
-    message["properties"] = _properties(properties)
+    message["properties"] = _person_operators(_properties(properties), set_once, unset)
     return message
 
 
-def alias(distinct_id: object, alias_id: object) -> Message:
-    message = _envelope("alias", None, None)
+def alias(
+    distinct_id: object, alias_id: object, timestamp: object, message_uuid: object
+) -> Message:
+    message = _envelope("alias", timestamp, message_uuid)
     message["distinct_id"] = _identifier("distinct_id", distinct_id)
     message["alias"] = _identifier("alias", alias_id)
     return message
 
 
-def group_identify(group_type: object, group_key: object, properties: object) -> Message:
-    message = _envelope("group_identify", None, None)
+def group_identify(
+    group_type: object,
+    group_key: object,
+    properties: object,
+    timestamp: object,
+    message_uuid: object,
+) -> Message:
+    message = _envelope("group_identify", timestamp, message_uuid)
     message["group_type"] = _name("group_type", group_type)
     message["group_key"] = _identifier("group_key", group_key)
     message["properties"] = _properties(properties)
     return message
+
+
+def _person_operators(props: dict[Any, Any], set_once: object, unset: object) -> dict[Any, Any]:
+    """identify's properties with `$set_once` and `$unset` checked, and the keyword arguments
+    merged into them (a keyword's value wins on the same name), as docs/protocol.md says."""
+    for operator in (SET, SET_ONCE):
+        if props.get(operator) is not None:
+            props[operator] = _operator_mapping(f"properties[{operator!r}]", props[operator])
+    if set_once is not None:
+        props[SET_ONCE] = {**props.get(SET_ONCE, {}), **_operator_mapping("set_once", set_once)}
+    names = _names(f"properties[{UNSET!r}]", props.get(UNSET)) + _names("unset", unset)
+    if names:
+        props[UNSET] = list(dict.fromkeys(names))  # in order, each once
+    for operator in OPERATORS:
+        if props.get(operator) is None or props[operator] == {}:
+            props.pop(operator, None)  # nothing to do: keep the message small
+    return props
+
+
+def _operator_mapping(argument: str, value: object) -> dict[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{argument} must be a mapping, not {type(value).__name__}")
+    if any(name in OPERATORS for name in value):
+        raise InvalidInput(f"{argument} names an operator ($set, $set_once, $unset)")
+    return dict(value)
+
+
+def _names(argument: str, value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        # A bare str is refused too: "plan" must not mean the properties p, l, a and n.
+        raise InvalidInput(
+            f"{argument} must be a list of property names, not {type(value).__name__}"
+        )
+    if not all(isinstance(name, str) and name not in OPERATORS for name in value):
+        raise InvalidInput(f"{argument} must hold property names (str) only")
+    return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
 
 
 def _envelope(kind: str, timestamp: object, message_uuid: object) -> Message:

@@ -22,6 +22,8 @@ MAX_ID_CHARS = 200
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_GROUPS = 50
 ANON_ID_PROPERTY = "$anon_distinct_id"
+SET, SET_ONCE, UNSET = "$set", "$set_once", "$unset"  # person operators, never stored as traits
+_OPERATORS = (SET, SET_ONCE, UNSET)
 _ID_RULE = f"must be a string of 1 to {MAX_ID_CHARS} characters"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -55,6 +57,14 @@ class ValidMessage:
     properties_json: str = "{}"  # encoded once, here, and stored as is
     groups: dict[str, str] = field(default_factory=dict)
     anon_distinct_id: str = ""
+    # What the message does to its person's properties (identify; capture with $set...).
+    person_set: dict[str, Any] = field(default_factory=dict)
+    person_set_once: dict[str, Any] = field(default_factory=dict)
+    person_unset: tuple[str, ...] = ()
+
+    @property
+    def changes_person(self) -> bool:
+        return bool(self.person_set or self.person_set_once or self.person_unset)
 
 
 @dataclass(frozen=True)
@@ -195,17 +205,22 @@ def validate_message(
             properties=properties,
             properties_json=_encode(properties),
             groups=_groups(raw),
+            **_person_changes(properties, {}),
         )
     if kind == "identify":
         anon = properties.pop(ANON_ID_PROPERTY, None)
         if anon is not None and not _is_identifier(anon):
             raise _Invalid(f"properties.{ANON_ID_PROPERTY}: {_ID_RULE}")
+        # Plain properties mean $set; the operators' own names are never traits.
+        plain = {k: v for k, v in properties.items() if k not in _OPERATORS}
+        changes = _person_changes(properties, plain)
         return ValidMessage(
             **common,
             distinct_id=_identifier(raw, "distinct_id"),
-            properties=properties,
-            properties_json=_encode(properties),
+            properties=changes["person_set"],
+            properties_json=_encode(changes["person_set"]),
             anon_distinct_id=anon or "",
+            **changes,
         )
     if kind == "alias":
         return ValidMessage(
@@ -253,6 +268,35 @@ def _properties(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Invalid("properties: must be an object")
     return dict(value)
+
+
+def _person_changes(properties: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
+    """$set (over `plain`), $set_once and $unset of a message's properties, checked."""
+    changes: dict[str, Any] = {
+        "person_set": {**plain, **_operator_object(properties, SET)},
+        "person_set_once": _operator_object(properties, SET_ONCE),
+    }
+    names = properties.get(UNSET) or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _Invalid(f"properties.{UNSET}: must be an array of property names")
+    changes["person_unset"] = tuple(_allowed_names(UNSET, names))
+    return changes
+
+
+def _operator_object(properties: dict[str, Any], operator: str) -> dict[str, Any]:
+    value = properties.get(operator)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid(f"properties.{operator}: must be an object of property names to values")
+    _allowed_names(operator, value)
+    return dict(value)
+
+
+def _allowed_names(operator: str, names: Any) -> Any:
+    if any(name in _OPERATORS for name in names):
+        raise _Invalid(f"properties.{operator}: {', '.join(_OPERATORS)} are not property names")
+    return names
 
 
 def _groups(raw: dict[str, Any]) -> dict[str, str]:

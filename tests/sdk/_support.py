@@ -6,8 +6,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+import oakdata
 from oakdata import DROP_REASONS, AsyncOakClient, OakClient, Stats
 
 # Distinctive, so that a leak into a log line, a repr or an exception text is easy to find.
@@ -68,3 +72,16 @@ def run_python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=SUBPROCESS_SECONDS,
         check=False,
     )
+
+
+def mypy_strict(program: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
+    """(mypy's output, its exit status) for a user's program, checked with --strict."""
+    api = pytest.importorskip("mypy.api")
+    path = tmp_path / "user_program.py"
+    path.write_text(program)
+    monkeypatch.setenv("MYPYPATH", str(Path(oakdata.__file__).parent.parent))
+    stdout, stderr, status = api.run(
+        ["--strict", "--no-error-summary", "--cache-dir", str(tmp_path / "cache"),
+         "--python-version", "3.10", str(path)]
+    )  # fmt: skip
+    return stdout + stderr, status

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import oakdata
-
-api = pytest.importorskip("mypy.api")
+from ._support import mypy_strict
 
 # An ignore that mypy --strict finds unused is itself an error (warn_unused_ignores), so
 # each ignored line below must fail to type check for the program to pass.
@@ -47,11 +45,5 @@ async def main() -> None:
 def test_mypy_strict_types_both_capture_forms_and_the_decorator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    program = tmp_path / "user_program.py"
-    program.write_text(USER_PROGRAM)
-    monkeypatch.setenv("MYPYPATH", str(Path(oakdata.__file__).parent.parent))
-    stdout, stderr, status = api.run(
-        ["--strict", "--no-error-summary", "--cache-dir", str(tmp_path / "cache"),
-         "--python-version", "3.10", str(program)]
-    )  # fmt: skip
-    assert status == 0, stdout + stderr
+    output, status = mypy_strict(USER_PROGRAM, tmp_path, monkeypatch)
+    assert status == 0, output

@@ -31,6 +31,11 @@ DOCUMENTED: dict[str, dict[str, tuple[str, str]]] = {
         "MemoryTransport": ("README.md", "Testing your code"),
         "RecordedRequest": ("README.md", "Testing your code"),
     },
+    "oakdata.types": {
+        "JSONValue": ("README.md", "Methods"),
+        "Properties": ("README.md", "Methods"),
+        "PropertyNames": ("README.md", "Methods"),
+    },
     "oakdata.serverless": {
         "DEFAULT_MARGIN": ("docs/recipes/aws-lambda.md", "The time budget"),
         "DEFAULT_TIMEOUT": ("docs/recipes/aws-lambda.md", "The time budget"),

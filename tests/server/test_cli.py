@@ -77,18 +77,45 @@ def test_capture_sends_one_event_with_the_sdk_and_timeline_prints_it(
     assert '"rows": 120' in printed.stdout
 
 
-def test_capture_with_a_rejected_key_fails_with_exit_1(server: RunningServer) -> None:
-    sent = run_cli(
-        "capture",
-        "cli-user",
-        "x",
-        "--key",
-        "oak_sec_00000000revoked",
-        "--host",
-        server.url,
-    )
+def _capture(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("capture", *args, "--timeout", "30")
+
+
+def test_capture_with_an_unknown_key_says_the_server_rejected_it(server: RunningServer) -> None:
+    sent = _capture("cli-user", "x", "--key", "oak_sec_00000000unknown", "--host", server.url)
     assert sent.returncode == 1
     assert "not delivered" in sent.stderr
+    assert "HTTP 401" in sent.stderr, sent.stderr
+    assert "rejected the secret key" in sent.stderr
+    assert "oak_sec_00000000unknown" not in sent.stderr
+    assert len(sent.stderr.splitlines()) == 1, sent.stderr  # said once, not also by the SDK
+
+
+def test_capture_with_a_revoked_key_says_the_server_rejected_it(server: RunningServer) -> None:
+    key = run_cli("keys", "create", "--db", str(server.db_path)).stdout.strip()
+    assert _capture("cli-user", "x", "--key", key, "--host", server.url).returncode == 0
+    run_cli("keys", "revoke", key[:16], "--db", str(server.db_path))
+    sent = _capture("cli-user", "x", "--key", key, "--host", server.url)
+    assert sent.returncode == 1
+    assert "HTTP 401" in sent.stderr, sent.stderr
+
+
+def test_capture_to_a_refused_port_says_the_connection_was_refused() -> None:
+    with socket.socket() as probe:  # a port nobody listens on: bound, closed, not reused yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sent = _capture(
+        "cli-user", "x", "--key", "oak_sec_" + "0" * 32, "--host", f"http://127.0.0.1:{port}"
+    )
+    assert sent.returncode == 1
+    assert f"127.0.0.1:{port}: connection refused" in sent.stderr, sent.stderr
+    assert "retries_exhausted" in sent.stderr
+
+
+def test_capture_of_invalid_input_names_the_fault(server: RunningServer) -> None:
+    sent = _capture("", "x", "--key", server.secret_key, "--host", server.url)
+    assert sent.returncode == 1
+    assert "distinct_id is empty (invalid_input)" in sent.stderr, sent.stderr
 
 
 def test_timeline_of_an_unknown_person_fails_with_exit_1(server: RunningServer) -> None:

@@ -12,24 +12,56 @@ START = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def _story(suffix: str) -> list[dict[str, Any]]:
-    """A visitor browses anonymously, signs up, gets a customer id, pays, upgrades."""
+    """A visitor browses anonymously, signs up, gets a customer id, pays, upgrades.
+
+    Person properties change along the way with every operator: $set_once three times
+    (the earliest value stays), an $unset older than the $set it names (the $set stays) and one
+    newer than the $set it names (the property goes), from identify and from captures.
+    """
     anon, user, customer = f"anon-{suffix}", f"user-{suffix}", f"cust-{suffix}"
 
     def at(minute: int) -> str:
         return now_rfc3339(START + timedelta(minutes=minute))
 
+    def capture(distinct_id: str, event: str, minute: int, person: Any) -> dict[str, Any]:
+        return message(
+            distinct_id=distinct_id,
+            event=event,
+            timestamp=at(minute),
+            properties={"$lib": "tests", **person},
+        )
+
     return [
-        message(distinct_id=anon, event="$pageview", timestamp=at(0)),
+        capture(
+            anon,
+            "$pageview",
+            0,
+            {
+                "$set_once": {"first_seen": "minute 0", "referrer": "search"},
+                "$set": {"trial": "yes"},
+            },
+        ),
         message(
             "identify",
             distinct_id=user,
             timestamp=at(1),
-            properties={"$anon_distinct_id": anon, "email": "ada@example.com", "plan": "free"},
+            properties={
+                "$anon_distinct_id": anon,
+                "email": "ada@example.com",
+                "plan": "free",
+                "$set_once": {"first_seen": "minute 1"},
+                "$unset": ["nickname"],
+            },
         ),
-        message(distinct_id=user, event="user_signed_up", timestamp=at(2)),
+        capture(user, "user_signed_up", 2, {"$set_once": {"first_seen": "minute 2"}}),
         message("alias", distinct_id=user, alias=customer, timestamp=at(3)),
-        message(distinct_id=customer, event="payment_succeeded", timestamp=at(4)),
-        message("identify", distinct_id=customer, timestamp=at(5), properties={"plan": "pro"}),
+        capture(customer, "payment_succeeded", 4, {"$set": {"trial": "converted"}}),
+        message(
+            "identify",
+            distinct_id=customer,
+            timestamp=at(5),
+            properties={"plan": "pro", "$set": {"nickname": "ada"}, "$unset": ["trial"]},
+        ),
     ]
 
 
@@ -59,7 +91,13 @@ def test_identity_merges_give_one_timeline_whatever_order_messages_arrive_in(
         # The three ids are listed as one person's, so the timeline is the same from each.
         assert _view(http, server, f"user-{suffix}") == {
             "ids": sorted([f"anon-{suffix}", f"cust-{suffix}", f"user-{suffix}"]),
-            "properties": {"email": "ada@example.com", "plan": "pro"},
+            "properties": {
+                "email": "ada@example.com",
+                "first_seen": "minute 0",
+                "nickname": "ada",
+                "plan": "pro",
+                "referrer": "search",
+            },
             "events": [
                 ("$pageview", f"anon-{suffix}"),
                 ("user_signed_up", f"user-{suffix}"),

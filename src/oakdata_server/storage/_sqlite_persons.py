@@ -12,7 +12,16 @@ import sqlite3
 from typing import Any
 
 from oakdata_server.json_values import load_stored
-from oakdata_server.storage.versioned import Versioned, merge_versioned, plain, stamp
+from oakdata_server.storage.versioned import (
+    PersonDocument,
+    Versioned,
+    merge_persons,
+    merge_versioned,
+    person_plain,
+    person_update,
+    plain,
+    stamp,
+)
 from oakdata_server.validation import ValidMessage
 
 REFUSED_LINK = "link: both ids belong to identified persons; merging them needs a secret key"
@@ -70,17 +79,25 @@ def merge(db: sqlite3.Connection, project_id: int, first_id: str, second_id: str
     if first == second:
         return
     keep, drop = min(first, second), max(first, second)
-    merged = merge_versioned(_versioned(db, keep), _versioned(db, drop))
+    merged = merge_persons(_person(db, keep), _person(db, drop))
     db.execute("UPDATE person_ids SET person_id = ? WHERE person_id = ?", (keep, drop))
     db.execute("UPDATE persons SET properties = ? WHERE id = ?", (_dump(merged), keep))
     db.execute("DELETE FROM persons WHERE id = ?", (drop,))
 
 
-def set_person_properties(
+def change_person_properties(
     db: sqlite3.Connection, person_id: int, message: ValidMessage, trusted: bool
 ) -> None:
-    update = stamp(message.properties, message.timestamp, message.uuid, trusted)
-    merged = merge_versioned(_versioned(db, person_id), update)
+    """Apply the message's $set, $set_once and $unset (storage/versioned.py decides)."""
+    update = person_update(
+        message.person_set,
+        message.person_set_once,
+        message.person_unset,
+        message.timestamp,
+        message.uuid,
+        trusted,
+    )
+    merged = merge_persons(_person(db, person_id), update)
     db.execute("UPDATE persons SET properties = ? WHERE id = ?", (_dump(merged), person_id))
 
 
@@ -101,16 +118,19 @@ def set_group_properties(db: sqlite3.Connection, project_id: int, message: Valid
 
 
 def person_properties(db: sqlite3.Connection, person_id: int) -> dict[str, Any]:
-    return plain(_versioned(db, person_id))
+    return person_plain(_person(db, person_id))
 
 
 def group_properties(text: str) -> dict[str, Any]:
     return plain(_load_versioned(text))
 
 
-def _versioned(db: sqlite3.Connection, person_id: int) -> Versioned:
+def _person(db: sqlite3.Connection, person_id: int) -> PersonDocument:
     row = db.execute("SELECT properties FROM persons WHERE id = ?", (person_id,)).fetchone()
-    return _load_versioned(row[0]) if row else {}
+    if row is None:
+        return {}
+    loaded = load_stored(row[0], wrapping=3)  # {"$set_once": {name: [value, ...]}} at most
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _load_versioned(text: str) -> Versioned:
@@ -120,5 +140,5 @@ def _load_versioned(text: str) -> Versioned:
     return {k: v for k, v in loaded.items() if isinstance(v, list) and len(v) >= 3}
 
 
-def _dump(versioned: Versioned) -> str:
+def _dump(versioned: Versioned | PersonDocument) -> str:
     return json.dumps(versioned, separators=(",", ":"), ensure_ascii=False)

@@ -4,9 +4,9 @@ Events keep the distinct id they were sent with, never a person id: a merge then
 rows of `person_ids`, and a person's timeline is a join, so histories merge whatever order
 aliases and events arrive in.
 
-Versioned properties: person and group properties are stored as {name: [value, timestamp,
-uuid]} and merged by the newest (timestamp, uuid), so the result does not depend on arrival
-order either.
+Versioned properties: person and group properties are stored as JSON documents whose every
+value carries the trust, timestamp and uuid that set it, and merged by the rules of
+storage/versioned.py, so the result does not depend on arrival order either.
 """
 
 from __future__ import annotations

@@ -267,7 +267,9 @@ def _apply(
     db: sqlite3.Connection, project_id: int, message: ValidMessage, received: str, trusted: bool
 ) -> None:
     if message.type == "capture":
-        persons.ensure_person(db, project_id, message.distinct_id)
+        person_id = persons.ensure_person(db, project_id, message.distinct_id)
+        if message.changes_person:  # $set, $set_once, $unset carried by the event
+            persons.change_person_properties(db, person_id, message, trusted)
         cursor = db.execute(
             "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
             " client_timestamp, received_at, properties, groups)"
@@ -294,7 +296,7 @@ def _apply(
         )
     elif message.type == "identify":
         person_id = persons.ensure_person(db, project_id, message.distinct_id)
-        persons.set_person_properties(db, person_id, message, trusted)
+        persons.change_person_properties(db, person_id, message, trusted)
         persons.mark_identified(db, project_id, message.distinct_id)
         if message.anon_distinct_id:
             persons.merge(db, project_id, message.distinct_id, message.anon_distinct_id)

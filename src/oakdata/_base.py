@@ -352,7 +352,10 @@ class BaseClient:
                 counters.captured_and_dropped(_stats.QUEUE_FULL, detail)
                 return None
             if self._config.debug:
-                _log.debug("oakdata queued %s (%d bytes)", kind, len(data))
+                # A capture's event name (args[2] in both of capture's calls): names are
+                # the app's vocabulary, never property values, and say which event it was.
+                name = f" {args[2]!r}" if kind == "capture" else ""
+                _log.debug("oakdata queued %s%s (%d bytes)", kind, name, len(data))
             return uuid
         except Exception as exc:
             if not queued:  # once queued, the event is counted, and will be sent

@@ -162,6 +162,7 @@ def test_debug_without_logging_configured_prints_each_record_once(
     )
     lines = _oakdata_lines(err)
     assert any("sending to " + bed.url in line for line in lines), err
+    assert any("queued capture 'signed_up'" in line for line in lines), err
     assert len(lines) == len(set(lines)), err
 
 

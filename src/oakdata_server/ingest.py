@@ -115,7 +115,7 @@ class IngestEndpoint:
                     401,
                     "missing_key",
                     "Send the key as 'Authorization: Bearer <key>' (a public key may also come"
-                    " as ?key= or in the body's \"api_key\").",
+                    ' as ?key= or in the body\'s "api_key").',
                 )
             record = await self._admit(envelope_key, request)
             self._spend(self._limits.bytes, record, len(body), "bytes")

@@ -45,7 +45,8 @@ _HEADERS = {
         " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it Chromium sends "Origin: null" on the console's own form posts.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # a shown-once key must not be kept by the browser
 }
 

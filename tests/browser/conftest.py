@@ -19,12 +19,11 @@ import httpx
 import pytest
 
 from oakdata_server.app import create_app
+from oakdata_server.example_site import site_app
 from oakdata_server.runner import ServerThread
 from oakdata_server.settings import Settings
 from oakdata_server.storage import Storage, StoredEvent, open_storage
 from server.conftest import ADMIN_TOKEN, create_key
-
-from .site import site_app
 
 CHROMIUM = os.environ.get("OAK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -1,7 +1,9 @@
-"""A customer's site on its own origin: pages loading oak.js, and a back end using the SDK.
+"""An example customer site on its own origin: a page loading oak.js, and a back end using
+the SDK with the secret key. `scripts/demo --serve` runs it; tests/browser drives it.
 
-The page reads its settings from its own query string (`key`, `flush_interval`, ...), so each
-test can point the same site at the key and timing it needs.
+The page reads a few oak.init options from its own query string (`key`, `flush_interval`,
+`retry_initial_delay`, `autocapture=0`, `module=1`), so tests can point it at the key and
+timing they need.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ _PAGE = """<!doctype html>
 {loader}
 </head><body>
 <h1>Example shop</h1>
+<p>Every click on a link or a button below is sent to OakData as <code>$autocapture</code>;
+"Sign up" also has the back end capture <code>user_signed_up</code> and the page identify you.</p>
 <p><a id="pricing" href="#pricing">See pricing</a></p>
 <p><button id="buy" type="button">Buy <b>now</b></button></p>
 <p><label>Card number <input id="card" value="4242 4242 4242 4242"></label></p>

@@ -108,3 +108,46 @@ def test_events_captured_while_the_server_is_down_arrive_once_it_is_back(
         oak.start_again()
     events = oak.wait_for_events("during_outage", lambda e: e.distinct_id == anonymous_id, count=5)
     assert sorted(e.properties["n"] for e in events) == [0, 1, 2, 3, 4]
+
+
+def test_reset_makes_a_fresh_anonymous_id(page: Any, site: Site) -> None:
+    page.goto(f"{site.url}/?autocapture=0")
+    first = page.evaluate("oak.get_distinct_id()")
+    page.evaluate("oak.identify('user_reset_test')")
+    assert page.evaluate("oak.get_distinct_id()") == "user_reset_test"
+    page.evaluate("oak.reset()")
+    fresh = page.evaluate("oak.get_distinct_id()")
+    assert UUID_V7.fullmatch(fresh)
+    assert fresh != first
+
+
+def test_opting_out_is_kept_across_pages_and_sends_nothing(page: Any, oak: Oak, site: Site) -> None:
+    page.goto(f"{site.url}/?autocapture=0")
+    anonymous_id = page.evaluate("oak.get_distinct_id()")
+    oak.wait_for_events("$pageview", lambda e: e.distinct_id == anonymous_id)
+    page.evaluate("oak.opt_out()")
+    page.reload()  # its $pageview is not sent
+    assert page.evaluate("oak.has_opted_out()") is True
+    page.evaluate("oak.capture('while_opted_out'); oak.flush()")
+    page.evaluate("oak.opt_in(); oak.capture('after_opting_in'); oak.flush()")
+    oak.wait_for_events("after_opting_in", lambda e: e.distinct_id == anonymous_id)
+    # One request after the other from one page: had they been sent, they would be stored.
+    assert oak.events("while_opted_out") == []
+    pageviews = [e for e in oak.events("$pageview") if e.distinct_id == anonymous_id]
+    assert len(pageviews) == 1
+
+
+def test_without_local_storage_a_cookie_keeps_the_anonymous_id(
+    page: Any, oak: Oak, site: Site
+) -> None:
+    # Some browsers refuse localStorage (privacy modes, storage disabled): it throws on access.
+    page.add_init_script(
+        "Object.defineProperty(window, 'localStorage', {get: function () {"
+        " throw new Error('denied'); }})"
+    )
+    page.goto(f"{site.url}/?autocapture=0")
+    anonymous_id = page.evaluate("oak.get_distinct_id()")
+    assert f"oak_anon_id={anonymous_id}" in page.evaluate("document.cookie")
+    page.reload()
+    assert page.evaluate("oak.get_distinct_id()") == anonymous_id
+    oak.wait_for_events("$pageview", lambda e: e.distinct_id == anonymous_id, count=2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, PackageLoader
 from starlette.concurrency import run_in_threadpool
@@ -100,8 +100,9 @@ class Console:
     async def _form(self, request: Request, session: Session | None) -> dict[str, str]:
         """The posted form, once the request is known to come from this console."""
         origin = request.headers.get("origin")
-        own = f"{request.url.scheme}://{request.url.netloc}"
-        if origin is not None and origin != own:
+        # The host only, not the scheme: behind a TLS-terminating proxy the browser says
+        # https while this server sees http.
+        if origin is not None and urlsplit(origin).netloc != request.url.netloc:
             raise IngestError(403, "cross_origin", "This form was posted from another site.")
         body = await read_limited(
             request.stream(), request.headers.get("content-length"), MAX_FORM_BYTES

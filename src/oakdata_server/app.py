@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from oakdata_server.console import Console
 from oakdata_server.errors import error_response
 from oakdata_server.ingest import IngestEndpoint
 from oakdata_server.logsummary import SummaryLog
@@ -22,6 +23,7 @@ from oakdata_server.openapi import openapi_json
 from oakdata_server.ratelimit import KeyLimits
 from oakdata_server.read import ReadEndpoints
 from oakdata_server.settings import Settings
+from oakdata_server.static_files import StaticFiles
 from oakdata_server.storage import Storage
 
 _log = logging.getLogger("oakdata.server")
@@ -41,6 +43,7 @@ def create_app(settings: Settings, storage: Storage) -> Starlette:
     ingest = IngestEndpoint(settings, storage, limits, SummaryLog(_log))
     read = ReadEndpoints(settings, storage)
     document = openapi_json()
+    static = StaticFiles()
 
     async def openapi(_: Request) -> Response:
         return Response(document, media_type="application/json")
@@ -57,6 +60,8 @@ def create_app(settings: Settings, storage: Storage) -> Starlette:
         Route("/api/oak/persons/timeline", read.timeline, methods=["GET"]),
         Route("/api/oak/health", health, methods=["GET"]),
         Route("/api/oak/openapi.json", openapi, methods=["GET"]),
+        Route("/static/{name}", static.serve, methods=["GET"]),
+        *Console(settings, storage).routes(),
     ]
     return Starlette(
         routes=routes,

@@ -187,19 +187,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    from oakdata_server.keys import KeyKind, generate_key, hash_key, lookup_id, normalize_origin
+    from oakdata_server.keys import KeyKind, generate_key, hash_key, lookup_id, parse_origin
 
     if args.origin and not args.public:
         raise ValueError("--origin only applies to public keys; add --public.")
     if args.public and not args.origin:
         raise ValueError("a public key needs at least one --origin.")
-    for origin in args.origin:
-        if "*" in origin:
-            # Refused rather than matched: a wildcard would also admit any subdomain an
-            # attacker can host content on, and CORS itself has no wildcard for credentials.
-            raise ValueError(f"{origin!r}: wildcards are not supported; list each origin.")
-        if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
-            raise ValueError(f"{origin!r} is not an origin like https://app.example.com.")
+    origins = [parse_origin(o) for o in args.origin]
     kind: KeyKind = "public" if args.public else "secret"
     key = generate_key(kind)
     with _storage(args, create=args.init) as storage:
@@ -210,7 +204,7 @@ def _keys_create(args: argparse.Namespace) -> int:
             lookup_id(key),
             hash_key(key),
             args.name,
-            [normalize_origin(o) for o in args.origin],
+            origins,
         )
     print(key)
     print(

@@ -3,14 +3,20 @@
 A browser (public key, an anonymous id, a clock five minutes slow) and a back end (the SDK,
 secret key) report on the same visitor, who browses, signs up, upgrades and pays. The server
 stitches it all into one timeline, printed at the end.
+
+With `--serve`, the server then keeps running beside an example site (oak.js in its page, the
+SDK in its back end) until Ctrl-C, and the console's address and admin token are printed, so
+a person can click through the site and watch the events arrive.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
 import sys
 import tempfile
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,11 +25,12 @@ from typing import Any
 import httpx
 
 from oakdata_server.app import create_app
-from oakdata_server.keys import generate_key, hash_key, lookup_id
+from oakdata_server.example_site import site_app
+from oakdata_server.keys import KeyKind, generate_key, hash_key, lookup_id
 from oakdata_server.render import render_timeline
 from oakdata_server.runner import ServerThread
 from oakdata_server.settings import Settings
-from oakdata_server.storage import open_storage
+from oakdata_server.storage import Storage, open_storage
 
 APP_ORIGIN = "http://localhost:3000"
 BROWSER_CLOCK_ERROR = timedelta(minutes=-5)  # the visitor's laptop clock is 5 minutes slow
@@ -134,61 +141,86 @@ def _say(who: str, what: str) -> None:
     print(f"  [{who:>8}] {what}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m oakdata_server.demo")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the story, keep the server, its console and an example site running",
+    )
+    parser.add_argument("--port", type=int, default=0, help="the server's port (default: any)")
+    args = parser.parse_args(argv)
     same: list[bool] = []
     with tempfile.TemporaryDirectory(prefix="oakdata-demo-") as directory:
         db_path = str(Path(directory) / "oakdata.db")
         admin_token = secrets.token_urlsafe(24)
         storage = open_storage(db_path, create=True)
-        project = storage.create_project("default")
-        secret_key, public_key = generate_key("secret"), generate_key("public")
-        storage.create_key(
-            project.id, "secret", lookup_id(secret_key), hash_key(secret_key), "back end", []
-        )
-        storage.create_key(
-            project.id,
-            "public",
-            lookup_id(public_key),
-            hash_key(public_key),
-            "web app",
-            [APP_ORIGIN],
-        )
+        secret_key = _create_key(storage, "secret", "back end")
+        public_key = _create_key(storage, "public", "web app", APP_ORIGIN)
         settings = Settings(db_path=db_path, admin_token=admin_token)
         app = create_app(settings, storage)
         try:
-            with ServerThread(app, settings=settings) as server:
+            with ServerThread(app, settings=settings, port=args.port) as server:
                 print(f"OakData server on {server.url} (SQLite {db_path})")
                 print(
                     f"Keys: secret {lookup_id(secret_key)}..., public {lookup_id(public_key)}..."
                     f" for {APP_ORIGIN}\n"
                 )
-                print("The story:")
-                ids = play_story(server.url, secret_key, public_key)
-                response = httpx.get(
-                    f"{server.url}/api/oak/persons/{ids[0]}/timeline",
-                    headers={"Authorization": f"Bearer {admin_token}"},
-                    timeout=10.0,
-                )
-                response.raise_for_status()
-                timeline = response.json()
-                print("\nOne stitched timeline, asked for by the anonymous id:\n")
-                print(render_timeline(timeline))
-                same = [
-                    httpx.get(
-                        f"{server.url}/api/oak/persons/{other}/timeline",
-                        headers={"Authorization": f"Bearer {admin_token}"},
-                        timeout=10.0,
-                    ).json()["events"]
-                    == timeline["events"]
-                    for other in ids[1:]
-                ]
-                print(f"\nThe same timeline from {ids[1]!r} and {ids[2]!r}: {all(same)}")
-                print("(The browser's clock was 5 minutes slow; its events were put back in place")
-                print(" using the sent_at of each request.)")
+                same = _story_and_timeline(server.url, admin_token, secret_key, public_key)
+                if args.serve:
+                    _serve_example(server.url, storage, secret_key, admin_token)
             print("Server stopped.")
         finally:
             storage.close()
     return 0 if same and all(same) else 1
+
+
+def _create_key(storage: Storage, kind: KeyKind, name: str, origin: str | None = None) -> str:
+    project = storage.create_project("default")
+    key = generate_key(kind)
+    origins = [origin] if origin else []
+    storage.create_key(project.id, kind, lookup_id(key), hash_key(key), name, origins)
+    return key
+
+
+def _story_and_timeline(url: str, admin_token: str, secret_key: str, public_key: str) -> list[bool]:
+    print("The story:")
+    ids = play_story(url, secret_key, public_key)
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    response = httpx.get(f"{url}/api/oak/persons/{ids[0]}/timeline", headers=headers, timeout=10)
+    response.raise_for_status()
+    timeline = response.json()
+    print("\nOne stitched timeline, asked for by the anonymous id:\n")
+    print(render_timeline(timeline))
+    same = [
+        httpx.get(f"{url}/api/oak/persons/{other}/timeline", headers=headers, timeout=10).json()[
+            "events"
+        ]
+        == timeline["events"]
+        for other in ids[1:]
+    ]
+    print(f"\nThe same timeline from {ids[1]!r} and {ids[2]!r}: {all(same)}")
+    print("(The browser's clock was 5 minutes slow; its events were put back in place")
+    print(" using the sent_at of each request.)")
+    return same
+
+
+def _serve_example(url: str, storage: Storage, secret_key: str, admin_token: str) -> None:
+    """The example site on another port, with a public key for its origin, until Ctrl-C."""
+    settings: dict[str, str] = {}
+    site, backend = site_app(url, secret_key, settings)
+    site_thread = ServerThread(site)  # bound here, so its origin is known for the key
+    settings["public_key"] = _create_key(storage, "public", "example site", site_thread.url)
+    with site_thread:
+        print(f"\nThe console:      {url}/  (admin token: {admin_token})")
+        print(f"An example site:  {site_thread.url}/  (oak.js, and a back end with the SDK)")
+        print("Click around the site, then watch Live events and Persons. Ctrl-C stops both.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print()
+        finally:
+            backend.shutdown(timeout=5.0)
 
 
 if __name__ == "__main__":

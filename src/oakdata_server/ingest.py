@@ -1,7 +1,11 @@
 """POST /api/oak/ingest and its CORS preflight, as docs/protocol.md describes them.
 
 Checks run cheapest first and all of them before anything is stored: key, origin, rate, size,
-gzip, JSON, envelope, then each message.
+gzip, JSON, envelope, then each message. A public key may also come in the query (`?key=`) or
+the envelope (`"api_key"`), for `navigator.sendBeacon`, which cannot set a header, and to spare
+browsers a CORS preflight (protocol 1.1); a key in the envelope is only known once the body is
+parsed, so those checks run after it. A secret key is never accepted there: URLs and bodies
+end up in logs, and a key put there by mistake must fail at once rather than work.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from oakdata_server.validation import (
 )
 
 PREFLIGHT_MAX_AGE_SECONDS = 600
+KEY_QUERY_PARAMETER = "key"
+KEY_ENVELOPE_FIELD = "api_key"
 
 
 def bearer_token(request: Request) -> str | None:
@@ -87,18 +93,33 @@ class IngestEndpoint:
         return response
 
     async def _ingest(self, request: Request, received_at: datetime) -> Response:
-        record = await self._authenticate(request)
-        if record.kind == "public":
-            self._check_origin(record, request.headers.get("origin"))
-        self._spend(self._limits.requests, record, 1, "requests")
+        query_key = _public_key_only(
+            request.query_params.get(KEY_QUERY_PARAMETER), "the query string"
+        )
+        key = bearer_token(request) or query_key
+        record = None if key is None else await self._admit(key, request)
         body = await read_limited(
             request.stream(), request.headers.get("content-length"), self._settings.max_body_bytes
         )
-        self._spend(self._limits.bytes, record, len(body), "bytes")
+        if record is not None:
+            self._spend(self._limits.bytes, record, len(body), "bytes")
         # Inflating and parsing up to 2 MiB is CPU work: keep it off the event loop.
-        valid, rejected = await run_in_threadpool(
-            self._decode, body, request.headers.get("content-encoding"), record, received_at
+        document = await run_in_threadpool(
+            self._parse, body, request.headers.get("content-encoding")
         )
+        in_envelope = document.get(KEY_ENVELOPE_FIELD) if isinstance(document, dict) else None
+        envelope_key = _public_key_only(in_envelope, "the request body")
+        if record is None:
+            if envelope_key is None:
+                raise IngestError(
+                    401,
+                    "missing_key",
+                    "Send the key as 'Authorization: Bearer <key>' (a public key may also come"
+                    ' as ?key= or in the body\'s "api_key").',
+                )
+            record = await self._admit(envelope_key, request)
+            self._spend(self._limits.bytes, record, len(body), "bytes")
+        valid, rejected = await run_in_threadpool(self._validate, document, record, received_at)
         self._spend(self._limits.events, record, len(valid) + len(rejected), "events")
         result = await run_in_threadpool(
             self._storage.ingest,
@@ -121,6 +142,14 @@ class IngestEndpoint:
             }
         )
 
+    async def _admit(self, key: str, request: Request) -> KeyRecord:
+        """The key's record once its origin is checked and a request is spent from its rate."""
+        record = await self._authenticate(key)
+        if record.kind == "public":
+            self._check_origin(record, request.headers.get("origin"))
+        self._spend(self._limits.requests, record, 1, "requests")
+        return record
+
     def _spend(self, limiter: RateLimiter, record: KeyRecord, amount: int, what: str) -> None:
         wait = limiter.acquire(str(record.id), amount)
         if wait > 0:
@@ -132,10 +161,12 @@ class IngestEndpoint:
                 {"Retry-After": retry_after_header(wait)},
             )
 
-    def _decode(
-        self, body: bytes, encoding: str | None, record: KeyRecord, received_at: datetime
+    def _parse(self, body: bytes, encoding: str | None) -> Any:
+        return parse_json(decode_body(body, encoding, self._settings.max_decompressed_bytes))
+
+    def _validate(
+        self, document: Any, record: KeyRecord, received_at: datetime
     ) -> tuple[list[tuple[int, ValidMessage]], list[Rejection]]:
-        document = parse_json(decode_body(body, encoding, self._settings.max_decompressed_bytes))
         batch, sent_at = parse_envelope(document, self._settings.max_batch_messages)
         if record.kind == "public" and any(_forbidden_for_public(m) for m in batch):
             raise IngestError(
@@ -145,10 +176,7 @@ class IngestEndpoint:
             )
         return validate_batch(batch, sent_at, received_at)
 
-    async def _authenticate(self, request: Request) -> KeyRecord:
-        key = bearer_token(request)
-        if key is None:
-            raise IngestError(401, "missing_key", "Send the key as 'Authorization: Bearer <key>'.")
+    async def _authenticate(self, key: str) -> KeyRecord:
         if key_kind(key) is not None:
             for record in await run_in_threadpool(self._storage.find_active_keys, lookup_id(key)):
                 if hashes_match(key, record.key_hash):
@@ -168,7 +196,28 @@ class IngestEndpoint:
             return {}
         if not await run_in_threadpool(self._storage.origin_registered, normalize_origin(origin)):
             return {}
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        # Retry-After is not a header scripts may read cross-origin unless it is exposed,
+        # and the browser SDK needs it to honour a 429.
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": "Retry-After",
+            "Vary": "Origin",
+        }
+
+
+def _public_key_only(key: Any, where: str) -> str | None:
+    """A key found outside the Authorization header: None if absent; refused unless public."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or key_kind(key) != "public":
+        # Refused even when it is a valid secret key: it must not work from a URL or a body.
+        raise IngestError(
+            403,
+            "key_not_allowed_here",
+            f"Only a public key may be sent in {where}; send a secret key in the"
+            " Authorization header.",
+        )
+    return key
 
 
 def _forbidden_for_public(message: Any) -> bool:

@@ -53,3 +53,15 @@ def hashes_match(key: str, stored_hash: str) -> bool:
 def normalize_origin(origin: str) -> str:
     """Origins compare exactly, but case and a trailing slash are not meaningful differences."""
     return origin.strip().rstrip("/").lower()
+
+
+def parse_origin(text: str) -> str:
+    """The normalized origin, or ValueError saying why `text` cannot be one."""
+    origin = text.strip()
+    if "*" in origin:
+        # Refused rather than matched: a wildcard would also admit any subdomain an attacker
+        # can host content on, and CORS itself has no wildcard for credentials.
+        raise ValueError(f"{origin!r}: wildcards are not supported; list each origin.")
+    if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
+        raise ValueError(f"{origin!r} is not an origin like https://app.example.com.")
+    return normalize_origin(origin)

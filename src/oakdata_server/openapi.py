@@ -75,14 +75,16 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "OakData ingest server",
             "version": "1",
-            "description": "Wire protocol v1 (docs/protocol.md) and the admin reading API.",
+            "description": "Wire protocol v1.1 (docs/protocol.md) and the admin reading API.",
         },
         "paths": {
             "/api/oak/ingest": {
                 "post": {
                     "operationId": "ingest",
                     "summary": "Send a batch of messages",
-                    "security": [{"ingestKey": []}],
+                    # Either: a public key may also come as ?key= or as the envelope's
+                    # api_key (protocol 1.1), which OpenAPI cannot express as a scheme.
+                    "security": [{"ingestKey": []}, {"publicKeyQuery": []}],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -95,7 +97,10 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json("Stored; invalid messages listed by index", "IngestResult"),
                         "400": _error("Not JSON, bad gzip or unsupported encoding"),
                         "401": _error("Missing, unknown or revoked key"),
-                        "403": _error("Origin not allowed, or group_identify with a public key"),
+                        "403": _error(
+                            "Origin not allowed, group_identify with a public key, or a key"
+                            " that is not public in the query or the envelope"
+                        ),
                         "413": _error("Body, decompressed body or batch too large"),
                         "422": _error("JSON but not a valid envelope"),
                         "408": _error("The headers or body were not sent in time"),
@@ -171,6 +176,12 @@ def openapi_document() -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "oak_sec_... or oak_pub_... (public keys need an Origin)",
                 },
+                "publicKeyQuery": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "key",
+                    "description": "oak_pub_... only, with an Origin (protocol 1.1)",
+                },
                 "adminToken": {"type": "http", "scheme": "bearer"},
             },
             "schemas": _schemas(),
@@ -215,6 +226,10 @@ def _schemas() -> dict[str, Any]:
                             {"$ref": "#/components/schemas/GroupIdentify"},
                         ]
                     },
+                },
+                "api_key": {
+                    "type": "string",
+                    "description": "A public key, when there is no Authorization (1.1)",
                 },
                 "sent_at": _TIME,
             },

@@ -24,13 +24,18 @@ class ServerThread:
     """`with ServerThread(app) as server:` serves on `server.url` until the block ends."""
 
     def __init__(
-        self, app: Starlette, host: str = "127.0.0.1", settings: Settings | None = None
+        self,
+        app: Starlette,
+        host: str = "127.0.0.1",
+        settings: Settings | None = None,
+        port: int = 0,
     ) -> None:
         # proto must be IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say
         # so, and without it every response waits 40 ms for a delayed ACK.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, 0))
+        # A given port lets a stopped server come back where its clients look for it.
+        self._socket.bind((host, port))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         config = uvicorn_config(app, settings or Settings(), log_level="warning", access_log=False)

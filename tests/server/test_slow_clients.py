@@ -121,9 +121,12 @@ def test_the_connection_bound_is_kept_under_the_descriptor_limit() -> None:
 def test_a_request_answered_before_its_body_arrives_gets_one_answer_only(
     guarded: RunningServer,
 ) -> None:
-    # No key: the server answers 401 at once and never reads the body, which never comes.
+    # An unknown key: the server answers 401 at once and never reads the body, which never
+    # comes. (Without any key it must read the body, which may carry a public key.)
     sock = _connect(
-        guarded, b"POST /api/oak/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"
+        guarded,
+        b"POST /api/oak/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer oak_sec_00000000x\r\n"
+        b"Content-Length: 50\r\n\r\n{",
     )
     answer = _answer_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 401")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from oakdata_server.storage.base import (
+    EventCount,
     GroupView,
     IngestResult,
     KeyRecord,
@@ -42,6 +43,7 @@ def open_storage(url: str, *, create: bool = False, durable: bool = True) -> Sto
 
 
 __all__ = [
+    "EventCount",
     "GroupView",
     "IngestResult",
     "KeyRecord",

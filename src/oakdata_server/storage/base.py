@@ -76,6 +76,16 @@ class Position:
 
 
 @dataclass(frozen=True)
+class EventCount:
+    """How many events of one name fell in one time bucket (0 is the bucket starting at
+    `since`), for the console's chart."""
+
+    event: str
+    bucket: int
+    count: int
+
+
+@dataclass(frozen=True)
 class Timeline:
     distinct_ids: list[str]  # the first MAX_IDS_IN_TIMELINE, sorted
     distinct_id_count: int
@@ -128,4 +138,12 @@ class Storage(Protocol):
     def group(
         self, project_id: int, group_type: str, group_key: str, limit: int, after: Position | None
     ) -> GroupView | None: ...
+    # For the console: the latest events (newest first, ids above `after_id`), and counts per
+    # event name and time bucket of the events timestamped at or after `since`.
+    def recent_events(
+        self, project_id: int, event: str | None, after_id: int, limit: int
+    ) -> list[StoredEvent]: ...
+    def event_counts(
+        self, project_id: int, since: str, bucket_seconds: int
+    ) -> list[EventCount]: ...
     def close(self) -> None: ...

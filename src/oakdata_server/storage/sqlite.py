@@ -27,6 +27,7 @@ from oakdata_server.storage import _sqlite_persons as persons
 from oakdata_server.storage.base import (
     MAX_IDS_IN_TIMELINE,
     MAX_PAGE_BYTES,
+    EventCount,
     GroupView,
     IngestResult,
     KeyRecord,
@@ -254,6 +255,32 @@ class SQLiteStorage:
         properties = persons.group_properties(row[0]) if row else {}
         return GroupView(group_type, group_key, properties, events, next_position)
 
+    def recent_events(
+        self, project_id: int, event: str | None, after_id: int, limit: int
+    ) -> list[StoredEvent]:
+        # Newest first by row id (the primary key, so no index is needed): arrival order.
+        where = "WHERE e.project_id = ? AND e.id > ?"
+        parameters: tuple[Any, ...] = (project_id, after_id)
+        if event is not None:
+            where, parameters = f"{where} AND e.event = ?", (*parameters, event)
+        with self._read(pages=True) as db:
+            rows = db.execute(
+                # Only our own constant fragments are formatted in; every value is a parameter.
+                f"SELECT {_EVENT_COLUMNS} FROM events e {where} ORDER BY e.id DESC LIMIT ?",  # noqa: S608
+                (*parameters, limit),
+            ).fetchall()
+        return [_stored_event(r) for r in rows]
+
+    def event_counts(self, project_id: int, since: str, bucket_seconds: int) -> list[EventCount]:
+        with self._read(pages=True) as db:
+            rows = db.execute(
+                "SELECT event, CAST((julianday(timestamp) - julianday(?)) * 86400 / ? AS INTEGER)"
+                " AS bucket, count(*) FROM events WHERE project_id = ? AND timestamp >= ?"
+                " GROUP BY event, bucket",
+                (since, bucket_seconds, project_id, since),
+            ).fetchall()
+        return [EventCount(event, bucket, count) for event, bucket, count in rows]
+
 
 def _public_key_may(db: sqlite3.Connection, project_id: int, message: ValidMessage) -> bool:
     if message.type == "alias":
@@ -338,10 +365,12 @@ def _page(
             last = events[-1]
             return events, Position(last.timestamp, last.id)
         size += len(r[7])
-        events.append(
-            StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _object(r[7]), _object(r[8]))
-        )
+        events.append(_stored_event(r))
     return events, None
+
+
+def _stored_event(r: Any) -> StoredEvent:
+    return StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _object(r[7]), _object(r[8]))
 
 
 def _object(text: str) -> dict[str, Any]:

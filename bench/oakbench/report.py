@@ -69,6 +69,8 @@ FIGURES = (
             "memory.rss_bytes_per_event", None, digits=0),
     _figure("serverless_p50_ms", "serverless capture + flush, p50", "ms", True,
             "serverless.p50_ms", 0.3, digits=2),
+    _figure("serverless_p99_ms", "serverless capture + flush, p99", "ms", True,
+            "serverless.p99_ms", None, digits=2),
     _figure("import_ms", "import (cumulative, -X importtime)", "ms", True, "import.ms", 20),
 )  # fmt: skip
 

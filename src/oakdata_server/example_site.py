@@ -1,9 +1,9 @@
 """An example customer site on its own origin: a page loading oak.js, and a back end using
 the SDK with the secret key. `scripts/demo --serve` runs it; tests/browser drives it.
 
-The page reads a few oak.init options from its own query string (`key`, `flush_interval`,
-`retry_initial_delay`, `autocapture=0`, `module=1`), so tests can point it at the key and
-timing they need.
+The page reads a few oak.init options from its own query string (`key`, `host`,
+`flush_interval`, `retry_initial_delay`, `autocapture=0`, `module=1`), so tests can point it
+at the key, server and timing they need.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _CLASSIC = """<script src="{oak}/static/oak.js"></script>
 <script>
   var params = new URLSearchParams(location.search);
   oak.init(params.get("key") || {key}, {{
-    host: {oak_json},
+    host: params.get("host") || {oak_json},
     debug: true,
     flush_interval: parseFloat(params.get("flush_interval") || "0.05"),
     retry_initial_delay: parseFloat(params.get("retry_initial_delay") || "0.5"),

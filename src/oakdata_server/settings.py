@@ -27,6 +27,10 @@ DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 # Connections open at once; more are answered 503 and closed at once. Kept well under the
 # usual 1024 file descriptors a process may hold (the server also needs some for SQLite).
 DEFAULT_MAX_CONNECTIONS = 800
+# Failed console sign-ins per minute, from one client address and in all: a person mistyping
+# the token is not stopped, a guesser gets 43,200 tries a day at most (docs/server.md).
+DEFAULT_SIGN_IN_FAILURES_PER_MINUTE = 5
+DEFAULT_SIGN_IN_FAILURES_PER_MINUTE_TOTAL = 30
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class Settings:
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    sign_in_failures_per_minute: int = DEFAULT_SIGN_IN_FAILURES_PER_MINUTE  # 0: off
+    sign_in_failures_per_minute_total: int = DEFAULT_SIGN_IN_FAILURES_PER_MINUTE_TOTAL  # 0: off
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:
@@ -72,6 +78,8 @@ class Settings:
             raise ValueError("header_timeout_seconds and body_timeout_seconds must be positive.")
         if self.max_connections < 1:
             raise ValueError("max_connections must be at least 1.")
+        if min(self.sign_in_failures_per_minute, self.sign_in_failures_per_minute_total) < 0:
+            raise ValueError("sign-in limits must not be negative.")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("admin_token must be at least 16 characters.")
 
@@ -99,6 +107,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "header_timeout_seconds": float,
         "body_timeout_seconds": float,
         "max_connections": int,
+        "sign_in_failures_per_minute": int,
+        "sign_in_failures_per_minute_total": int,
     }
     for name, convert in conversions.items():
         raw = env.get(f"OAK_SERVER_{name.upper()}")

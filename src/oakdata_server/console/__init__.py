@@ -29,8 +29,10 @@ from oakdata_server.console.sessions import (
     Sessions,
     same_secret,
 )
+from oakdata_server.console.sign_in_limits import SignInLimits
 from oakdata_server.errors import IngestError
 from oakdata_server.keys import KeyKind, generate_key, hash_key, lookup_id, parse_origin
+from oakdata_server.ratelimit import retry_after_header
 from oakdata_server.settings import Settings
 from oakdata_server.storage import Storage, StoredEvent
 from oakdata_server.validation import format_timestamp
@@ -68,6 +70,9 @@ class Console:
         self._settings = settings
         self._storage = storage
         self._sessions = Sessions()
+        self._sign_in_limits = SignInLimits(
+            settings.sign_in_failures_per_minute, settings.sign_in_failures_per_minute_total
+        )
         self._templates = Environment(
             loader=PackageLoader("oakdata_server", "console/templates"), autoescape=True
         )
@@ -90,9 +95,11 @@ class Console:
 
     # rendering and sessions
 
-    def _page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def _page(
+        self, name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> HTMLResponse:
         html = self._templates.get_template(name).render(**context)
-        return HTMLResponse(html, status_code=status, headers=_HEADERS)
+        return HTMLResponse(html, status_code=status, headers={**_HEADERS, **(headers or {})})
 
     def _session(self, request: Request) -> Session | None:
         return self._sessions.find(request.cookies.get(COOKIE_NAME))
@@ -142,9 +149,19 @@ class Console:
             form = await self._form(request, None)
         except IngestError as error:
             return self._refusal(error)
+        # Asked after the last await, so concurrent guesses cannot all pass before one counts.
+        # uvicorn's address: the peer's, or X-Forwarded-For when a proxy on 127.0.0.1 sets it.
+        address = request.client.host if request.client else "unknown"
+        wait = self._sign_in_limits.wait(address)
+        if wait > 0:
+            seconds = retry_after_header(wait)
+            return self._page(
+                "sign_in.html", 429, {"Retry-After": seconds}, enabled=True, retry_after=seconds
+            )
         expected = self._settings.admin_token
         given = form.get("token", "")
         if expected is None or not same_secret(given, expected):
+            self._sign_in_limits.failed(address)
             return self._page("sign_in.html", 401, enabled=expected is not None, failed=True)
         session = self._sessions.create()
         response = RedirectResponse("/events", status_code=303)

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from oakdata_server.body import decode_body, read_limited
 from oakdata_server.errors import IngestError, error_response
+from oakdata_server.fastpath import fast_validate
 from oakdata_server.keys import hashes_match, key_kind, lookup_id, normalize_origin
 from oakdata_server.logsummary import SummaryLog
 from oakdata_server.ratelimit import KeyLimits, RateLimiter, retry_after_header
@@ -135,7 +136,14 @@ class IngestEndpoint:
     def _decode(
         self, body: bytes, encoding: str | None, record: KeyRecord, received_at: datetime
     ) -> tuple[list[tuple[int, ValidMessage]], list[Rejection]]:
-        document = parse_json(decode_body(body, encoding, self._settings.max_decompressed_bytes))
+        body = decode_body(body, encoding, self._settings.max_decompressed_bytes)
+        fast = fast_validate(
+            body, self._settings.max_batch_messages, record.kind == "public", received_at
+        )
+        if fast is not None:
+            return fast, []
+        # Anything unusual, invalid or refused is judged, and answered, by the slow path.
+        document = parse_json(body)
         batch, sent_at = parse_envelope(document, self._settings.max_batch_messages)
         if record.kind == "public" and any(_forbidden_for_public(m) for m in batch):
             raise IngestError(

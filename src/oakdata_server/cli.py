@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the server's modules load only for the commands that use th
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+MAX_WORKERS = 64
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help=db_help)
     serve.add_argument(
         "--admin-token", help="token for the reading API (default $OAK_SERVER_ADMIN_TOKEN)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port (default 1; see docs/scaling.md)",
     )
     serve.set_defaults(run=_serve)
 
@@ -170,6 +177,13 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             settings = dataclasses.replace(settings, max_connections=allowed)
+        if args.workers > 1:
+            from oakdata_server.workers import serve_workers
+
+            # Each worker opens the database itself; this process only created it.
+            storage.close()
+            print(f"oakdata: {args.workers} workers", file=sys.stderr)
+            return serve_workers(settings, args.host, args.port, args.workers)
         config = uvicorn_config(
             create_app(settings, storage), settings, host=args.host, port=args.port
         )
@@ -336,6 +350,16 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
     return port
+
+
+def _workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 64")
+    return workers
 
 
 def _version() -> str:

@@ -1,4 +1,4 @@
-"""Storage behind a small protocol, opened from a URL; SQLite is the one engine today."""
+"""Storage behind a small protocol, opened from a URL: SQLite (embedded) or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,26 +16,35 @@ from oakdata_server.storage.base import (
 )
 
 SQLITE_SCHEME = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def open_storage(url: str, *, create: bool = False, durable: bool = True) -> Storage:
-    """The storage a URL names: `sqlite:///relative.db`, `sqlite:////abs/path.db` or a path.
+    """The storage a URL names: `sqlite:///relative.db`, `sqlite:////abs/path.db`, a path,
+    or `postgresql://user:password@host:port/database` (psycopg 3; docs/scaling.md).
 
     `create` lets the call make a new, empty database; without it a missing one raises
     StorageNotFound, so a command run from the wrong directory does not invent a database.
     `durable` makes each commit survive power loss (docs/reliability.md), at some speed.
     """
     scheme, separator, _ = url.partition("://")
+    if scheme in POSTGRES_SCHEMES and separator:
+        # Imported here: each engine loads only when used, and a second engine's driver is
+        # needed only by those who use it.
+        from oakdata_server.storage.postgres import PostgresStorage
+
+        return PostgresStorage(url, create=create)
     if not separator:
         path = url
     elif url.startswith(SQLITE_SCHEME):
         path = url[len(SQLITE_SCHEME) :]
     else:
-        raise ValueError(f"unsupported database URL scheme {scheme[:20]!r}; use sqlite:///PATH")
+        raise ValueError(
+            f"unsupported database URL scheme {scheme[:20]!r};"
+            " use sqlite:///PATH or postgresql://USER@HOST/DATABASE"
+        )
     if not path:
         raise ValueError("the database URL names no file")
-    # Imported here: each engine loads only when used, and a second engine's driver is
-    # needed only by those who use it.
     from oakdata_server.storage.sqlite import SQLiteStorage
 
     return SQLiteStorage(path, create=create, durable=durable)

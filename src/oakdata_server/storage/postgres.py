@@ -240,13 +240,18 @@ class PostgresStorage:
                 )
             ]
             properties = persons.person_properties(db, person_id)
+            position, at = _after(after)
+            # Per id, the first rows in index order, then merged: a join of the whole person
+            # would sort all its events for each page (45 ms for 100,000 events).
             events, next_position = _page(
                 db,
-                "JOIN person_ids p ON p.project_id = e.project_id AND p.distinct_id = e.distinct_id"
-                " WHERE p.person_id = %s",
-                (person_id,),
+                f"SELECT {_EVENT_COLUMNS} FROM person_ids p CROSS JOIN LATERAL ("  # noqa: S608
+                " SELECT * FROM events e WHERE e.project_id = p.project_id"
+                f" AND e.distinct_id = p.distinct_id{position}"
+                " ORDER BY e.timestamp, e.id LIMIT %s) e"
+                " WHERE p.person_id = %s ORDER BY e.timestamp, e.id LIMIT %s",
+                (*at, limit + 1, person_id, limit + 1),
                 limit,
-                after,
             )
         return Timeline(ids, int(id_count), properties, events, next_position)
 
@@ -261,13 +266,15 @@ class PostgresStorage:
                 " AND group_key = %s",
                 key,
             ).fetchone()
+            position, at = _after(after)
             events, next_position = _page(
                 db,
-                "JOIN event_groups g ON g.event_id = e.id WHERE g.project_id = %s"
-                " AND g.group_type = %s AND g.group_key = %s",
-                key,
+                f"SELECT {_EVENT_COLUMNS} FROM events e"  # noqa: S608
+                " JOIN event_groups g ON g.event_id = e.id WHERE g.project_id = %s"
+                f" AND g.group_type = %s AND g.group_key = %s{position}"
+                " ORDER BY e.timestamp, e.id LIMIT %s",
+                (*key, *at, limit + 1),
                 limit,
-                after,
             )
         if row is None and not events:
             return None
@@ -404,28 +411,25 @@ def _apply(
         persons.set_group_properties(db, project_id, message)
 
 
+def _after(after: Position | None) -> tuple[str, tuple[Any, ...]]:
+    """The condition (a constant fragment) and values that start a page after `after`."""
+    if after is None:
+        return "", ()
+    return " AND (e.timestamp, e.id) > (%s, %s)", (after.timestamp, after.event_id)
+
+
 def _page(
-    db: psycopg.Connection[Any],
-    join_where: str,
-    parameters: tuple[Any, ...],
-    limit: int,
-    after: Position | None,
+    db: psycopg.Connection[Any], query: str, parameters: tuple[Any, ...], limit: int
 ) -> tuple[list[StoredEvent], Position | None]:
-    """Up to `limit` events and about MAX_PAGE_BYTES of properties, and where the next begins."""
-    position = ""
-    if after is not None:
-        position = " AND (e.timestamp, e.id) > (%s, %s)"
-        parameters = (*parameters, after.timestamp, after.event_id)
+    """Up to `limit` events and about MAX_PAGE_BYTES of properties, and where the next begins.
+
+    `query` selects _EVENT_COLUMNS in page order, one row more than `limit`; only our own
+    constant fragments are formatted into it, every value is a parameter."""
     events: list[StoredEvent] = []
     size = 0
     with db.cursor(name="page") as cursor:  # server-side: rows arrive as they are read
         cursor.itersize = 100
-        cursor.execute(
-            # Only our own constant fragments are formatted in; every value is a parameter.
-            f"SELECT {_EVENT_COLUMNS} FROM events e {join_where}{position}"  # noqa: S608
-            " ORDER BY e.timestamp, e.id LIMIT %s",
-            (*parameters, limit + 1),
-        )
+        cursor.execute(query, parameters)
         for r in cursor:
             if len(events) == limit or (events and size + len(r[7]) > MAX_PAGE_BYTES):
                 last = events[-1]

@@ -2,13 +2,15 @@
 raw insert of the same rows, and a timeline page read through HTTP.
 
     PYTHONPATH=src python bench/engines.py [--events 100000] [--batch 1000] [--workers 2]
-        [--postgres URL]   # default $OAK_TEST_POSTGRES_URL; a database is made and dropped
+        [--postgres URL]     # default $OAK_TEST_POSTGRES_URL; a database is made and dropped
+        [--clickhouse URL]   # default $OAK_TEST_CLICKHOUSE_URL; likewise
     # --events 1000000 for the full-size run (tens of minutes on a shared 2-core machine)
 
 Through HTTP: `oakdata serve --workers N` as its own processes, pre-built gzip bodies sent
 by as many client threads as workers, the SDK's own shape (1,000 captures per request, 1,000
 distinct ids). Raw: the same rows inserted by the engine's fastest plain path in one
-transaction per batch (sqlite3 executemany; PostgreSQL COPY), the dedupe rows included.
+transaction per batch (sqlite3 executemany; PostgreSQL COPY), the dedupe rows included; for
+ClickHouse, one JSONEachRow insert of the events per batch (its dedupe is in PostgreSQL).
 Then 100,000 events of one person and the first page of 100 of its timeline through HTTP.
 """
 
@@ -154,6 +156,37 @@ def raw_postgres(url: str, batches: list[list[dict[str, Any]]]) -> float:
         return time.perf_counter() - started
 
 
+def raw_clickhouse(url: str, batches: list[list[dict[str, Any]]]) -> float:
+    from oakdata_server.storage._events import EventRow
+    from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
+
+    received = _now()
+    events = ClickHouseEvents(split_url(url)[0])
+    started = time.perf_counter()
+    for batch in batches:
+        events.write(None, [EventRow(0, 1, *r, "{}", {}) for r in rows_of(batch, received)])
+    elapsed = time.perf_counter() - started
+    events.close()
+    return elapsed
+
+
+@contextmanager
+def clickhouse_database(server: str, postgres: str) -> Iterator[str]:
+    from urllib.parse import quote
+
+    from oakdata_server.storage.clickhouse import ClickHouseEvents
+
+    name = f"oak_bench_{uuid.uuid4().hex[:12]}"
+    admin = ClickHouseEvents(server, migrate=False)
+    admin.query(f"CREATE DATABASE {name}")
+    try:
+        with postgres_database(postgres) as identity:
+            yield f"{server.rsplit('/', 1)[0]}/{name}?identity={quote(identity, safe='')}"
+    finally:
+        admin.query(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
 @contextmanager
 def postgres_database(server: str) -> Iterator[str]:
     import psycopg
@@ -224,6 +257,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgres", default=os.environ.get("OAK_TEST_POSTGRES_URL"))
+    parser.add_argument("--clickhouse", default=os.environ.get("OAK_TEST_CLICKHOUSE_URL"))
     args = parser.parse_args()
     batches = make_batches(args.events, args.batch)
     print(f"{args.events:,} events in batches of {args.batch}, durable commits, one run")
@@ -244,6 +278,16 @@ def main() -> None:
         )
     else:
         print("PostgreSQL: skipped (no --postgres and no $OAK_TEST_POSTGRES_URL)")
+    if args.clickhouse and args.postgres:
+        run_engine(
+            "ClickHouse events, PostgreSQL identity",
+            lambda _label: clickhouse_database(args.clickhouse, args.postgres),
+            raw_clickhouse,
+            args,
+            batches,
+        )
+    else:
+        print("ClickHouse: skipped (needs --clickhouse and --postgres, or their variables)")
 
 
 def _now() -> str:

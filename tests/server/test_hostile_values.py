@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engines import is_postgres, query, stored_id
+from engines import engine_of, query, stored_id
 from oakdata_server.json_values import MAX_DEPTH
 
 from .conftest import RunningServer, message, now_rfc3339, post_batch, timeline
@@ -94,7 +94,11 @@ def test_every_accepted_nasty_value_reads_back_through_the_api_and_json_extract(
     assert read == NASTY_BUT_ACCEPTED
     assert response.json()["properties"] == NASTY_BUT_ACCEPTED
     # Over the whole table: one unreadable row would make this fail for everyone.
-    if is_postgres(server.storage_url):
+    engine = engine_of(server.storage_url)
+    if engine == "clickhouse":
+        # 18.16 has no JSON check to run over the column; the read above parsed every row.
+        query(server.storage_url, "SELECT properties::json FROM persons")
+    elif engine == "postgresql":
         # json, not jsonb, and no -> into it: both refuse "\u0000", which JSON allows.
         query(server.storage_url, "SELECT properties::json FROM events")
         query(server.storage_url, "SELECT properties::json FROM persons")

@@ -1,4 +1,5 @@
-"""Storage behind a small protocol, opened from a URL: SQLite (embedded) or PostgreSQL."""
+"""Storage behind a small protocol, opened from a URL: SQLite (embedded), PostgreSQL, or
+ClickHouse for events with PostgreSQL for keys, persons and identity."""
 
 from __future__ import annotations
 
@@ -21,13 +22,20 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 def open_storage(url: str, *, create: bool = False, durable: bool = True) -> Storage:
     """The storage a URL names: `sqlite:///relative.db`, `sqlite:////abs/path.db`, a path,
-    or `postgresql://user:password@host:port/database` (psycopg 3; docs/scaling.md).
+    `postgresql://user:password@host:port/database` (psycopg 3), or ClickHouse for events
+    with PostgreSQL for the rest, `clickhouse://...?identity=postgresql%3A...` (docs/scaling.md).
 
     `create` lets the call make a new, empty database; without it a missing one raises
     StorageNotFound, so a command run from the wrong directory does not invent a database.
     `durable` makes each commit survive power loss (docs/reliability.md), at some speed.
     """
     scheme, separator, _ = url.partition("://")
+    if scheme == "clickhouse" and separator:
+        from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
+        from oakdata_server.storage.postgres import PostgresStorage
+
+        events_url, identity_url = split_url(url)
+        return PostgresStorage(identity_url, create=create, events=ClickHouseEvents(events_url))
     if scheme in POSTGRES_SCHEMES and separator:
         # Imported here: each engine loads only when used, and a second engine's driver is
         # needed only by those who use it.
@@ -41,7 +49,8 @@ def open_storage(url: str, *, create: bool = False, durable: bool = True) -> Sto
     else:
         raise ValueError(
             f"unsupported database URL scheme {scheme[:20]!r};"
-            " use sqlite:///PATH or postgresql://USER@HOST/DATABASE"
+            " use sqlite:///PATH, postgresql://USER@HOST/DATABASE or"
+            " clickhouse://USER@HOST:8123/DATABASE?identity=POSTGRESQL_URL"
         )
     if not path:
         raise ValueError("the database URL names no file")

@@ -24,15 +24,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from oakdata_server.json_values import load_stored
 from oakdata_server.keys import KeyKind
 from oakdata_server.storage import _pg_persons as persons
+from oakdata_server.storage._events import EventRow, EventStore
+from oakdata_server.storage._pg_events import PostgresEvents
 from oakdata_server.storage._pg_schema import migrate
 from oakdata_server.storage._sqlite_persons import REFUSED_LINK
 from oakdata_server.storage._sqlite_persons import _load_versioned as load_versioned
 from oakdata_server.storage.base import (
     MAX_IDS_IN_TIMELINE,
-    MAX_PAGE_BYTES,
     GroupView,
     IngestResult,
     KeyRecord,
@@ -40,7 +40,6 @@ from oakdata_server.storage.base import (
     Project,
     StorageNotFound,
     StorageUnavailable,
-    StoredEvent,
     Timeline,
 )
 from oakdata_server.storage.versioned import plain
@@ -48,15 +47,6 @@ from oakdata_server.validation import ValidMessage, format_timestamp
 
 POOL_SIZE = 8  # at most Starlette's thread pool's calls at once, and few of those in practice
 CONNECT_TIMEOUT_SECONDS = 5
-
-_EVENT_COLUMNS = (
-    "e.id, e.uuid, e.event, e.distinct_id, e.timestamp, e.client_timestamp, e.received_at,"
-    " e.properties, e.groups"
-)
-_COPY_EVENTS = (
-    "COPY events (id, project_id, uuid, distinct_id, event, timestamp, client_timestamp,"
-    " received_at, properties, groups) FROM STDIN"
-)
 
 
 def public_location(url: str) -> str:
@@ -70,8 +60,11 @@ def public_location(url: str) -> str:
 
 
 class PostgresStorage:
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        self.location = public_location(url)
+    def __init__(self, url: str, *, create: bool = True, events: EventStore | None = None) -> None:
+        self._events: EventStore = events or PostgresEvents()
+        self.location = " with events in ".join(
+            filter(None, (public_location(url), self._events.location))
+        )
         self._url = url
         self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(POOL_SIZE)
@@ -82,6 +75,7 @@ class PostgresStorage:
             migrate(db)
 
     def close(self) -> None:
+        self._events.close()
         while True:
             try:
                 self._idle.get_nowait().close()
@@ -202,7 +196,7 @@ class PostgresStorage:
                 persons.identity_lock(db, project_id)
             for start, end in _runs(messages):
                 if messages[start].type == "capture":
-                    stored = _store_captures(db, project_id, messages[start:end], received)
+                    stored = self._store_captures(db, project_id, messages[start:end], received)
                     accepted += stored
                     duplicates += end - start - stored
                     continue
@@ -240,18 +234,8 @@ class PostgresStorage:
                 )
             ]
             properties = persons.person_properties(db, person_id)
-            position, at = _after(after)
-            # Per id, the first rows in index order, then merged: a join of the whole person
-            # would sort all its events for each page (45 ms for 100,000 events).
-            events, next_position = _page(
-                db,
-                f"SELECT {_EVENT_COLUMNS} FROM person_ids p CROSS JOIN LATERAL ("  # noqa: S608
-                " SELECT * FROM events e WHERE e.project_id = p.project_id"
-                f" AND e.distinct_id = p.distinct_id{position}"
-                " ORDER BY e.timestamp, e.id LIMIT %s) e"
-                " WHERE p.person_id = %s ORDER BY e.timestamp, e.id LIMIT %s",
-                (*at, limit + 1, person_id, limit + 1),
-                limit,
+            events, next_position = self._events.person_page(
+                db, project_id, person_id, limit, after
             )
         return Timeline(ids, int(id_count), properties, events, next_position)
 
@@ -266,20 +250,54 @@ class PostgresStorage:
                 " AND group_key = %s",
                 key,
             ).fetchone()
-            position, at = _after(after)
-            events, next_position = _page(
-                db,
-                f"SELECT {_EVENT_COLUMNS} FROM events e"  # noqa: S608
-                " JOIN event_groups g ON g.event_id = e.id WHERE g.project_id = %s"
-                f" AND g.group_type = %s AND g.group_key = %s{position}"
-                " ORDER BY e.timestamp, e.id LIMIT %s",
-                (*key, *at, limit + 1),
-                limit,
+            events, next_position = self._events.group_page(
+                db, project_id, group_type, group_key, limit, after
             )
         if row is None and not events:
             return None
         properties = plain(load_versioned(row[0])) if row else {}
         return GroupView(group_type, group_key, properties, events, next_position)
+
+    def _store_captures(
+        self,
+        db: psycopg.Connection[Any],
+        project_id: int,
+        captures: Sequence[ValidMessage],
+        received: str,
+    ) -> int:
+        claimed = _claim(db, project_id, captures, received)
+        new: list[ValidMessage] = []
+        for message in captures:
+            if message.uuid in claimed:
+                claimed.discard(message.uuid)  # a uuid twice in a batch: stored once, the first
+                new.append(message)
+        if not new:
+            return 0
+        persons.ensure_persons(db, project_id, {m.distinct_id.encode() for m in new})
+        # Ids drawn while another transaction draws are not consecutive: each is fetched.
+        ids = db.execute(
+            "SELECT nextval('events_id_seq') FROM generate_series(1, %s)", (len(new),)
+        ).fetchall()
+        self._events.write(
+            db,
+            [
+                EventRow(
+                    event_id,
+                    project_id,
+                    m.uuid,
+                    m.distinct_id,
+                    m.event,
+                    m.timestamp,
+                    m.client_timestamp,
+                    received,
+                    m.properties_json,
+                    json.dumps(m.groups, ensure_ascii=False),
+                    m.groups,
+                )
+                for (event_id,), m in zip(ids, new, strict=True)
+            ],
+        )
+        return len(new)
 
 
 def _runs(messages: Sequence[ValidMessage]) -> Iterator[tuple[int, int]]:
@@ -307,59 +325,6 @@ def _claim(
         (project_id, received, [m.uuid for m in messages], [m.type for m in messages]),
     ).fetchall()
     return {row[0] for row in rows}
-
-
-def _store_captures(
-    db: psycopg.Connection[Any],
-    project_id: int,
-    captures: Sequence[ValidMessage],
-    received: str,
-) -> int:
-    claimed = _claim(db, project_id, captures, received)
-    new: list[ValidMessage] = []
-    for message in captures:
-        if message.uuid in claimed:
-            claimed.discard(message.uuid)  # a uuid twice in one batch is stored once, the first
-            new.append(message)
-    if not new:
-        return 0
-    persons.ensure_persons(db, project_id, {m.distinct_id.encode() for m in new})
-    # Ids drawn while another transaction draws are not consecutive: each is fetched.
-    ids = [
-        row[0]
-        for row in db.execute(
-            "SELECT nextval('events_id_seq') FROM generate_series(1, %s)", (len(new),)
-        )
-    ]
-    group_rows: list[tuple[Any, ...]] = []
-    with db.cursor().copy(_COPY_EVENTS) as copy:
-        for event_id, m in zip(ids, new, strict=True):
-            copy.write_row(
-                (
-                    event_id,
-                    project_id,
-                    m.uuid,
-                    m.distinct_id.encode(),
-                    m.event.encode(),
-                    m.timestamp,
-                    m.client_timestamp,
-                    received,
-                    m.properties_json,
-                    json.dumps(m.groups, ensure_ascii=False),
-                )
-            )
-            group_rows.extend(
-                (event_id, project_id, t.encode(), k.encode(), m.timestamp)
-                for t, k in m.groups.items()
-            )
-    if group_rows:
-        with db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO event_groups (event_id, project_id, group_type, group_key, timestamp)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                group_rows,
-            )
-    return len(new)
 
 
 def _changes_persons(
@@ -409,51 +374,6 @@ def _apply(
             persons.mark_identified(db, project_id, distinct_id, alias)
     else:
         persons.set_group_properties(db, project_id, message)
-
-
-def _after(after: Position | None) -> tuple[str, tuple[Any, ...]]:
-    """The condition (a constant fragment) and values that start a page after `after`."""
-    if after is None:
-        return "", ()
-    return " AND (e.timestamp, e.id) > (%s, %s)", (after.timestamp, after.event_id)
-
-
-def _page(
-    db: psycopg.Connection[Any], query: str, parameters: tuple[Any, ...], limit: int
-) -> tuple[list[StoredEvent], Position | None]:
-    """Up to `limit` events and about MAX_PAGE_BYTES of properties, and where the next begins.
-
-    `query` selects _EVENT_COLUMNS in page order, one row more than `limit`; only our own
-    constant fragments are formatted into it, every value is a parameter."""
-    events: list[StoredEvent] = []
-    size = 0
-    with db.cursor(name="page") as cursor:  # server-side: rows arrive as they are read
-        cursor.itersize = 100
-        cursor.execute(query, parameters)
-        for r in cursor:
-            if len(events) == limit or (events and size + len(r[7]) > MAX_PAGE_BYTES):
-                last = events[-1]
-                return events, Position(last.timestamp, last.id)
-            size += len(r[7])
-            events.append(
-                StoredEvent(
-                    r[0],
-                    r[1],
-                    bytes(r[2]).decode(),
-                    bytes(r[3]).decode(),
-                    r[4],
-                    r[5],
-                    r[6],
-                    _object(r[7]),
-                    _object(r[8]),
-                )
-            )
-    return events, None
-
-
-def _object(text: str) -> dict[str, Any]:
-    loaded = load_stored(text)
-    return loaded if isinstance(loaded, dict) else {"$unreadable": "not a JSON object"}
 
 
 def _scalar(db: psycopg.Connection[Any], query: str, parameters: tuple[Any, ...] = ()) -> Any:

@@ -56,13 +56,15 @@ class PostgresEvents:
     ) -> tuple[list[StoredEvent], Position | None]:
         position, at = _after(after)
         # Per id, the first rows in index order, then merged: a join of the whole person
-        # would sort all its events for each page (45 ms for 100,000 events).
+        # would sort all its events for each page (45 ms for 100,000 events). The inner
+        # ORDER BY names every index column so that the index is used even before ANALYZE
+        # has seen a table's new rows (it chose a bitmap scan and a sort, 44 ms).
         return _page(
             db,
             f"SELECT {_COLUMNS} FROM person_ids p CROSS JOIN LATERAL ("  # noqa: S608
             " SELECT * FROM events e WHERE e.project_id = p.project_id"
             f" AND e.distinct_id = p.distinct_id{position}"
-            " ORDER BY e.timestamp, e.id LIMIT %s) e"
+            " ORDER BY e.project_id, e.distinct_id, e.timestamp, e.id LIMIT %s) e"
             " WHERE p.person_id = %s ORDER BY e.timestamp, e.id LIMIT %s",
             (*at, limit + 1, person_id, limit + 1),
             limit,

@@ -10,9 +10,8 @@ Exactly once: a request's uuids are claimed in PostgreSQL's `messages` table (po
 in the same transaction that then inserts the new events into ClickHouse, and commits only
 after ClickHouse answered. A failed insert rolls the claims back, so the retry stores them.
 One window is left: ClickHouse stored the rows and then PostgreSQL failed to commit. The
-retry then stores them again under new ids, so reads collapse rows by uuid (LIMIT 1 BY uuid
-over the person's or group's rows, before the page's cursor applies), and a page never shows
-an event twice, whatever was written twice.
+retry then stores them again under new ids, so reads show each uuid once, at its first row
+in page order (`_page`), and no walk through the pages shows an event twice.
 
 Durability: an insert is answered once ClickHouse has written the part to its files; 18.16
 does not fsync them (later releases can: fsync_after_insert), so a 2xx survives a crash of
@@ -178,17 +177,39 @@ class ClickHouseEvents:
     def _page(
         self, table: str, where: str, limit: int, after: Position | None
     ) -> tuple[list[StoredEvent], Position | None]:
+        """A page showing each uuid once, at its first row in page order.
+
+        Within the page LIMIT 1 BY uuid keeps the first row of each uuid; a row whose uuid
+        also has a row before the cursor was shown on an earlier page, so it is dropped, and
+        the page read again with room for as many more. The first page, the common one, is
+        one read of a sorted range; a page after a cursor adds one read of the uuids before
+        it. Every value in the SQL went through literal(); the rest is our own text."""
         position = "1"
         if after is not None:
             ts, event_id = literal(after.timestamp), literal(after.event_id)
             position = f"timestamp > {ts} OR (timestamp = {ts} AND id > {event_id})"
-        # Every value above went through literal(); the rest is our own text.
-        text = self.query(
-            f"SELECT {_PAGE_COLUMNS} FROM (SELECT {_PAGE_COLUMNS} FROM {table}"  # noqa: S608
-            f" WHERE {where} ORDER BY timestamp, id LIMIT 1 BY uuid)"
-            f" WHERE {position} ORDER BY timestamp, id LIMIT {limit + 1} FORMAT JSONCompact"
-        )
-        return page_of(json.loads(text)["data"], limit)
+        wanted = limit + 1
+        while True:
+            rows = json.loads(
+                self.query(
+                    f"SELECT {_PAGE_COLUMNS} FROM {table} WHERE ({where}) AND ({position})"  # noqa: S608
+                    f" ORDER BY timestamp, id LIMIT 1 BY uuid LIMIT {wanted} FORMAT JSONCompact"
+                )
+            )["data"]
+            if after is None or not rows:
+                return page_of(rows, limit)
+            shown = json.loads(
+                self.query(
+                    f"SELECT DISTINCT uuid FROM {table} WHERE ({where})"  # noqa: S608
+                    f" AND NOT ({position}) AND uuid IN ({_list([r[1] for r in rows])})"
+                    " FORMAT JSONCompact"
+                )
+            )["data"]
+            earlier = {row[0] for row in shown}
+            fresh = [r for r in rows if r[1] not in earlier]
+            if len(fresh) > limit or len(rows) < wanted:
+                return page_of(fresh, limit)
+            wanted += len(rows) - len(fresh)
 
 
 def _row(r: EventRow) -> dict[str, Any]:

@@ -179,11 +179,13 @@ class ClickHouseEvents:
     ) -> tuple[list[StoredEvent], Position | None]:
         """A page showing each uuid once, at its first row in page order.
 
-        Within the page LIMIT 1 BY uuid keeps the first row of each uuid; a row whose uuid
-        also has a row before the cursor was shown on an earlier page, so it is dropped, and
-        the page read again with room for as many more. The first page, the common one, is
-        one read of a sorted range; a page after a cursor adds one read of the uuids before
-        it. Every value in the SQL went through literal(); the rest is our own text."""
+        Rows come in page order; a uuid already on the page is skipped, and one that also
+        has a row before the cursor was shown on an earlier page and is dropped; the page is
+        read again with room for as many more. (LIMIT 1 BY uuid in the query would do the
+        first part, but makes ClickHouse 18.16 hash every row of the person: 70 ms for
+        100,000 rows, against 15 ms for the sorted range alone.) The first page, the common
+        one, is one read; a page after a cursor adds a read of the uuids before it. Every
+        value in the SQL went through literal(); the rest is our own text."""
         position = "1"
         if after is not None:
             ts, event_id = literal(after.timestamp), literal(after.event_id)
@@ -193,20 +195,26 @@ class ClickHouseEvents:
             rows = json.loads(
                 self.query(
                     f"SELECT {_PAGE_COLUMNS} FROM {table} WHERE ({where}) AND ({position})"  # noqa: S608
-                    f" ORDER BY timestamp, id LIMIT 1 BY uuid LIMIT {wanted} FORMAT JSONCompact"
+                    f" ORDER BY timestamp, id LIMIT {wanted} FORMAT JSONCompact"
                 )
             )["data"]
-            if after is None or not rows:
-                return page_of(rows, limit)
-            shown = json.loads(
-                self.query(
-                    f"SELECT DISTINCT uuid FROM {table} WHERE ({where})"  # noqa: S608
-                    f" AND NOT ({position}) AND uuid IN ({_list([r[1] for r in rows])})"
-                    " FORMAT JSONCompact"
-                )
-            )["data"]
-            earlier = {row[0] for row in shown}
-            fresh = [r for r in rows if r[1] not in earlier]
+            shown: set[str] = set()
+            if after is not None and rows:
+                shown = {
+                    row[0]
+                    for row in json.loads(
+                        self.query(
+                            f"SELECT DISTINCT uuid FROM {table} WHERE ({where})"  # noqa: S608
+                            f" AND NOT ({position}) AND uuid IN ({_list([r[1] for r in rows])})"
+                            " FORMAT JSONCompact"
+                        )
+                    )["data"]
+                }
+            fresh = []
+            for row in rows:
+                if row[1] not in shown:
+                    shown.add(row[1])
+                    fresh.append(row)
             if len(fresh) > limit or len(rows) < wanted:
                 return page_of(fresh, limit)
             wanted += len(rows) - len(fresh)

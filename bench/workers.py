@@ -20,18 +20,17 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
+from engines import postgres_database
 from ingest import free_port, make_batches, new_database, wait_until_serving
 
 
-def run(
-    workers: int, clients: int, seconds: float, batch: int, bodies: int, directory: Path
-) -> None:
-    db_path = directory / f"workers-{workers}.db"
-    key = new_database(str(db_path))
+def run(workers: int, clients: int, seconds: float, batch: int, bodies: int, db_path: str) -> None:
+    key = new_database(db_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
@@ -110,14 +109,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--bodies", type=int, default=300, help="per client, at most")
+    parser.add_argument("--postgres", help="a postgresql:// server URL: run there, not on SQLite")
     args = parser.parse_args()
+    engine = "PostgreSQL" if args.postgres else "SQLite"
     print(
         f"{args.clients} clients, {args.batch}-event gzip batches, {args.seconds:.0f} s each,"
-        " SQLite durable"
+        f" {engine}, durable"
     )
     with tempfile.TemporaryDirectory(prefix="oakdata-bench-") as directory:
         for workers in (1, 2):
-            run(workers, args.clients, args.seconds, args.batch, args.bodies, Path(directory))
+            with ExitStack() as stack:
+                db = str(Path(directory) / f"workers-{workers}.db")
+                if args.postgres:
+                    db = stack.enter_context(postgres_database(args.postgres))
+                run(workers, args.clients, args.seconds, args.batch, args.bodies, db)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,12 @@ def test_durable_means_an_fsync_per_commit(tmp_path: Path, durable: bool, level:
         assert storage._connection.execute("PRAGMA synchronous").fetchone()[0] == level  # type: ignore[attr-defined]
     finally:
         storage.close()
+
+
+def test_the_database_url_variable_wins_over_the_older_path_variable() -> None:
+    from oakdata_server.settings import settings_from_env
+
+    both = {"OAK_SERVER_DATABASE_URL": "postgresql://db/oak", "OAK_SERVER_DB_PATH": "old.db"}
+    assert settings_from_env(both).db_path == "postgresql://db/oak"
+    assert settings_from_env({"OAK_SERVER_DB_PATH": "old.db"}).db_path == "old.db"
+    assert settings_from_env(both, db_path="given.db").db_path == "given.db"

@@ -13,6 +13,11 @@ What it saves (bench/ingest_cpu.py measures it): json.loads and Python type chec
 decodes into typed structs), re-encoding each message only to measure it (the raw bytes
 msgspec hands over bound its size), and parsing and re-formatting timestamps the SDK already
 sends in the stored form.
+
+A message whose properties carry a person operator (`$set`, `$set_once`, `$unset`) is left to
+the slow path: such messages are rare next to plain captures, and validation.py alone then
+holds the operators' rules (their checks, and `$set` winning over plain identify traits).
+An identify without operators means `$set` of its plain properties, as there.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from oakdata_server.validation import (
     MAX_MESSAGE_BYTES,
     MESSAGE_TYPES,
     MIN_SKEW_SECONDS,
+    PERSON_OPERATORS,
     PUBLIC_KEY_TYPES,
     ValidMessage,
     format_timestamp,
@@ -147,7 +153,7 @@ def _message(raw: msgspec.Raw, clock: _Clock, public_key: bool) -> ValidMessage:
         raise _Unusual
     timestamp, client_timestamp = clock.stored(m.timestamp)
     properties = {} if m.properties is None else m.properties
-    if properties and not _storable(properties):
+    if properties and (not _storable(properties) or not PERSON_OPERATORS.isdisjoint(properties)):
         raise _Unusual
     uuid = m.uuid.lower()
     if kind == "capture":
@@ -180,6 +186,7 @@ def _message(raw: msgspec.Raw, clock: _Clock, public_key: bool) -> ValidMessage:
             properties=properties,
             properties_json=_ENCODER.encode(properties).decode(),
             anon_distinct_id=anon or "",
+            person_set=properties,  # plain identify properties mean $set
         )
     if kind == "alias":
         _identifiers(m.distinct_id, m.alias)

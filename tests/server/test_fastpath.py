@@ -113,6 +113,14 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
         properties = draw(st.dictionaries(st.text(max_size=4), json_values, max_size=4))
         if draw(st.integers(0, 3)) == 0:
             properties["$anon_distinct_id"] = draw(identifiers | st.integers())
+        if draw(st.integers(0, 3)) == 0:
+            # Person operators: the fast path must step aside (or store the same changes).
+            operator = draw(st.sampled_from(["$set", "$set_once", "$unset"]))
+            properties[operator] = draw(
+                st.dictionaries(st.text(max_size=3), json_leaves, max_size=2)
+                | st.lists(st.text(max_size=3), max_size=2)
+                | st.none()
+            )
         message["properties"] = properties
     if draw(st.booleans()):
         message["groups"] = draw(st.dictionaries(identifiers, identifiers, max_size=3))
@@ -161,6 +169,21 @@ def test_what_the_sdk_sends_takes_the_fast_path() -> None:
     fast = _assert_same(body)
     assert fast is not None
     assert len(fast) == 1000
+    identify = fast[-1][1]
+    assert identify.person_set == {}  # $anon_distinct_id is no trait
+
+
+def test_an_identify_without_operators_sets_its_plain_properties() -> None:
+    message = {
+        "type": "identify",
+        "uuid": str(uuid_module.uuid4()),
+        "distinct_id": "u",
+        "timestamp": format_timestamp(RECEIVED),
+        "properties": {"plan": "pro", "seats": 3},
+    }
+    fast = _assert_same(json.dumps({"batch": [message]}).encode())
+    assert fast is not None
+    assert fast[0][1].person_set == {"plan": "pro", "seats": 3}
 
 
 def test_odd_input_is_left_to_the_slow_path() -> None:
@@ -176,6 +199,10 @@ def test_odd_input_is_left_to_the_slow_path() -> None:
             {"batch": [{**good, "properties": {"a": "x" * SAFE_RAW_MESSAGE_BYTES}}]}
         ).encode(),
         json.dumps({"batch": [{**good, "properties": {"d": _nested(64)}}]}).encode(),
+        # Person operators are judged by validation.py alone.
+        json.dumps({"batch": [{**good, "properties": {"$set": {"plan": "pro"}}}]}).encode(),
+        json.dumps({"batch": [{**good, "properties": {"$set_once": {"a": 1}}}]}).encode(),
+        json.dumps({"batch": [{**good, "properties": {"$unset": ["plan"]}}]}).encode(),
     ]
     for body in odd_bodies:
         assert fast_validate(body, 1000, False, RECEIVED) is None, body[:60]

@@ -14,9 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 # The stored form of versioned properties is the same text on every engine.
-from oakdata_server.storage._sqlite_persons import _dump
+from oakdata_server.storage._sqlite_persons import _dump, load_person, message_update
 from oakdata_server.storage._sqlite_persons import _load_versioned as load_versioned
-from oakdata_server.storage.versioned import Versioned, merge_versioned, plain, stamp
+from oakdata_server.storage.versioned import (
+    PersonDocument,
+    merge_persons,
+    merge_versioned,
+    person_plain,
+    stamp,
+)
 from oakdata_server.validation import ValidMessage
 
 Connection = Any  # a psycopg.Connection; psycopg's own types stay inside the engine
@@ -99,17 +105,17 @@ def merge(db: Connection, project_id: int, first_id: bytes, second_id: bytes) ->
     if first == second:
         return
     keep, drop = min(first, second), max(first, second)
-    merged = merge_versioned(_versioned(db, keep), _versioned(db, drop))
+    merged = merge_persons(_person(db, keep), _person(db, drop))
     db.execute("UPDATE person_ids SET person_id = %s WHERE person_id = %s", (keep, drop))
     db.execute("UPDATE persons SET properties = %s WHERE id = %s", (_dump(merged), keep))
     db.execute("DELETE FROM persons WHERE id = %s", (drop,))
 
 
-def set_person_properties(
+def change_person_properties(
     db: Connection, person_id: int, message: ValidMessage, trusted: bool
 ) -> None:
-    update = stamp(message.properties, message.timestamp, message.uuid, trusted)
-    merged = merge_versioned(_versioned(db, person_id), update)
+    """Apply the message's $set, $set_once and $unset (storage/versioned.py decides)."""
+    merged = merge_persons(_person(db, person_id), message_update(message, trusted))
     db.execute("UPDATE persons SET properties = %s WHERE id = %s", (_dump(merged), person_id))
 
 
@@ -132,9 +138,9 @@ def set_group_properties(db: Connection, project_id: int, message: ValidMessage)
 
 
 def person_properties(db: Connection, person_id: int) -> dict[str, Any]:
-    return plain(_versioned(db, person_id))
+    return person_plain(_person(db, person_id))
 
 
-def _versioned(db: Connection, person_id: int) -> Versioned:
+def _person(db: Connection, person_id: int) -> PersonDocument:
     row = db.execute("SELECT properties FROM persons WHERE id = %s", (person_id,)).fetchone()
-    return load_versioned(row[0]) if row else {}
+    return {} if row is None else load_person(row[0])

@@ -8,7 +8,9 @@ Ingest keeps the order of the messages in a request, as SQLite's loop does, but 
 captures is stored in a few statements whatever its length: its uuids claimed in `messages`
 at once (ON CONFLICT DO NOTHING, the exactly-once rule), persons made for the ids that have
 none, and the events written with COPY. Identify, alias and group_identify change persons and
-go one by one, under the project's advisory lock (_pg_persons.py).
+go one by one, under the project's advisory lock (_pg_persons.py), as do the person operators
+($set, $set_once, $unset) a capture carries: they merge the same in any order
+(storage/versioned.py), so applying them after the run is written equals applying each in turn.
 """
 
 from __future__ import annotations
@@ -196,7 +198,9 @@ class PostgresStorage:
                 persons.identity_lock(db, project_id)
             for start, end in _runs(messages):
                 if messages[start].type == "capture":
-                    stored = self._store_captures(db, project_id, messages[start:end], received)
+                    stored = self._store_captures(
+                        db, project_id, messages[start:end], received, trusted
+                    )
                     accepted += stored
                     duplicates += end - start - stored
                     continue
@@ -264,6 +268,7 @@ class PostgresStorage:
         project_id: int,
         captures: Sequence[ValidMessage],
         received: str,
+        trusted: bool,
     ) -> int:
         claimed = _claim(db, project_id, captures, received)
         new: list[ValidMessage] = []
@@ -274,6 +279,11 @@ class PostgresStorage:
         if not new:
             return 0
         persons.ensure_persons(db, project_id, {m.distinct_id.encode() for m in new})
+        for m in new:
+            if m.changes_person:  # $set, $set_once, $unset carried by the event
+                person_id = persons.person_of(db, project_id, m.distinct_id.encode())
+                if person_id is not None:
+                    persons.change_person_properties(db, person_id, m, trusted)
         # Ids drawn while another transaction draws are not consecutive: each is fetched.
         ids = db.execute(
             "SELECT nextval('events_id_seq') FROM generate_series(1, %s)", (len(new),)
@@ -330,8 +340,9 @@ def _claim(
 def _changes_persons(
     db: psycopg.Connection[Any], project_id: int, messages: Sequence[ValidMessage]
 ) -> bool:
-    """Whether storing `messages` may change persons: an identity message, or a new id."""
-    if any(m.type != "capture" for m in messages):
+    """Whether storing `messages` may change persons: an identity message, a capture with a
+    person operator, or a new id."""
+    if any(m.type != "capture" or m.changes_person for m in messages):
         return True
     distinct_ids = list({m.distinct_id.encode() for m in messages})
     known = _scalar(
@@ -360,7 +371,7 @@ def _apply(
     distinct_id = message.distinct_id.encode()
     if message.type == "identify":
         person_id = persons.ensure_person(db, project_id, distinct_id)
-        persons.set_person_properties(db, person_id, message, trusted)
+        persons.change_person_properties(db, person_id, message, trusted)
         persons.mark_identified(db, project_id, distinct_id)
         if message.anon_distinct_id:
             anon = message.anon_distinct_id.encode()

@@ -65,6 +65,23 @@ def test_rows_written_twice_are_read_once_on_every_page(
         person = _every_page(http, clickhouse_server, "/persons/twice/timeline")
         group = _every_page(http, clickhouse_server, "/groups/team/t")
     assert sorted(person) == sorted(group) == sorted(m["uuid"] for m in batch)
+    # The console's reads collapse them too: each uuid once, counted once.
+    storage, project = clickhouse_server.storage, _project_id(clickhouse_server)
+    recent = [e.uuid for e in storage.recent_events(project, None, 0, 100)]
+    assert sorted(u for u in recent if u in person) == sorted(person)
+    assert len(recent) == len(set(recent))
+    assert [e.uuid for e in storage.recent_events(project, None, 0, 4)] == recent[:4]
+    since = min(m["timestamp"] for m in batch)
+    counts = storage.event_counts(project, since, 3600)
+    assert sorted((c.event, c.count) for c in counts if c.event.startswith("e")) == [
+        (f"e{i}", 1) for i in range(9)
+    ]
+
+
+def _project_id(server: RunningServer) -> int:
+    project = server.storage.get_project("default")
+    assert project is not None
+    return project.id
 
 
 def _every_page(http: httpx.Client, server: RunningServer, path: str) -> list[str]:

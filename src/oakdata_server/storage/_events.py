@@ -2,16 +2,17 @@
 
 Persons, ids and the exactly-once claims stay in PostgreSQL either way (postgres.py); an
 event store only writes the rows of new events, inside the caller's transaction, and reads
-pages of them. Both stores assemble pages the same way (`page_of`).
+pages of them, and the console's latest events and counts. Both stores assemble pages the
+same way (`page_of`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from oakdata_server.json_values import load_stored
-from oakdata_server.storage.base import MAX_PAGE_BYTES, Position, StoredEvent
+from oakdata_server.storage.base import MAX_PAGE_BYTES, EventCount, Position, StoredEvent
 
 
 class EventRow(NamedTuple):
@@ -49,6 +50,12 @@ class EventStore(Protocol):
         limit: int,
         after: Position | None,
     ) -> tuple[list[StoredEvent], Position | None]: ...
+    def recent(
+        self, db: Any, project_id: int, event: str | None, after_id: int, limit: int
+    ) -> list[StoredEvent]: ...
+    def counts(
+        self, db: Any, project_id: int, since: str, bucket_seconds: int
+    ) -> list[EventCount]: ...
     def close(self) -> None: ...
 
 
@@ -64,10 +71,12 @@ def page_of(rows: Iterable[PageRow], limit: int) -> tuple[list[StoredEvent], Pos
             last = events[-1]
             return events, Position(last.timestamp, last.id)
         size += len(r[7])
-        events.append(
-            StoredEvent(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], _object(r[7]), _object(r[8]))
-        )
+        events.append(stored_event(r))
     return events, None
+
+
+def stored_event(r: PageRow | Sequence[Any]) -> StoredEvent:
+    return StoredEvent(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], _object(r[7]), _object(r[8]))
 
 
 def _object(text: str) -> dict[str, Any]:

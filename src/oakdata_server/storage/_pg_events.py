@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from oakdata_server.storage._events import EventRow, PageRow, page_of
-from oakdata_server.storage.base import Position, StoredEvent
+from oakdata_server.storage._events import EventRow, PageRow, page_of, stored_event
+from oakdata_server.storage.base import EventCount, Position, StoredEvent
 
 _COLUMNS = (
     "e.id, e.uuid, e.event, e.distinct_id, e.timestamp, e.client_timestamp, e.received_at,"
@@ -89,6 +89,31 @@ class PostgresEvents:
             (project_id, group_type.encode(), group_key.encode(), *at, limit + 1),
             limit,
         )
+
+    def recent(
+        self, db: Any, project_id: int, event: str | None, after_id: int, limit: int
+    ) -> list[StoredEvent]:
+        # Newest first by id (the primary key, read backwards): arrival order, as on SQLite.
+        named, parameters = ("", ()) if event is None else (" AND e.event = %s", (event.encode(),))
+        cursor = db.execute(
+            f"SELECT {_COLUMNS} FROM events e WHERE e.project_id = %s AND e.id > %s{named}"  # noqa: S608
+            " ORDER BY e.id DESC LIMIT %s",
+            (project_id, after_id, *parameters, limit),
+        )
+        return [stored_event(r) for r in _decoded(cursor)]
+
+    def counts(
+        self, db: Any, project_id: int, since: str, bucket_seconds: int
+    ) -> list[EventCount]:
+        # Timestamps are fixed-width UTC text, so `>=` on the text is `>=` in time; the bucket
+        # is exact (extract gives a numeric), where SQLite's julianday is a float.
+        rows = db.execute(
+            "SELECT event, floor(extract(epoch FROM timestamp::timestamptz - %s::timestamptz)"
+            " / %s)::bigint AS bucket, count(*) FROM events"
+            " WHERE project_id = %s AND timestamp >= %s GROUP BY event, bucket",
+            (since, bucket_seconds, project_id, since),
+        ).fetchall()
+        return [EventCount(bytes(e).decode(), int(b), int(n)) for e, b, n in rows]
 
     def close(self) -> None:
         pass

@@ -21,16 +21,25 @@ the ClickHouse process but not a power loss of its machine, unless replicas hold
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from oakdata_server.storage._events import EventRow, page_of
-from oakdata_server.storage.base import Position, StorageUnavailable, StoredEvent
+from oakdata_server.storage._events import EventRow, page_of, stored_event
+from oakdata_server.storage.base import EventCount, Position, StorageUnavailable, StoredEvent
+from oakdata_server.validation import parse_timestamp
 
 SCHEMA_VERSION = 1
 TIMEOUT_SECONDS = 30.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# A stored timestamp (fixed-width UTC text) as integer microseconds since the epoch, in SQL
+# that 18.16 and current releases both run (18.16's toDateTime wants a space, not a T).
+_MICROSECONDS = (
+    "(toInt64(toDateTime(replaceOne(substring(timestamp, 1, 19), 'T', ' '), 'UTC')) * 1000000"
+    " + toInt64(substring(timestamp, 21, 6)))"
+)
 _PAGE_COLUMNS = (
     "id, uuid, event, distinct_id, timestamp, client_timestamp, received_at, properties, groups"
 )
@@ -218,6 +227,57 @@ class ClickHouseEvents:
             if len(fresh) > limit or len(rows) < wanted:
                 return page_of(fresh, limit)
             wanted += len(rows) - len(fresh)
+
+
+    def recent(
+        self, db: Any, project_id: int, event: str | None, after_id: int, limit: int
+    ) -> list[StoredEvent]:
+        """The newest events by id, each uuid once, at its first (lowest) id, as `_page`
+        shows it. Ids are not the sorting key here, so ClickHouse reads the project's ids and
+        keeps the top `limit`: fine for the console's page of live events."""
+        where = f"project_id = {literal(project_id)} AND id > {literal(after_id)}"
+        if event is not None:
+            where += f" AND event = {literal(event)}"
+        wanted = limit
+        while True:
+            rows = self._rows(
+                f"SELECT {_PAGE_COLUMNS} FROM events WHERE {where}"  # noqa: S608
+                f" ORDER BY id DESC LIMIT {wanted}"
+            )
+            first: dict[str, int] = {}
+            if rows:
+                first = {
+                    uuid: int(lowest)
+                    for uuid, lowest in self._rows(
+                        "SELECT uuid, min(id) FROM events"  # noqa: S608
+                        f" WHERE project_id = {literal(project_id)}"
+                        f" AND uuid IN ({_list([r[1] for r in rows])}) GROUP BY uuid"
+                    )
+                }
+            fresh = [r for r in rows if int(r[0]) == first.get(r[1], int(r[0]))]
+            if len(fresh) >= limit or len(rows) < wanted:
+                return [stored_event(r) for r in fresh[:limit]]
+            wanted += len(rows) - len(fresh)
+
+    def counts(
+        self, db: Any, project_id: int, since: str, bucket_seconds: int
+    ) -> list[EventCount]:
+        # uniqExact(uuid): a row stored twice (see the module's docstring) counts once.
+        start = parse_timestamp(since)
+        if start is None:
+            raise ValueError("since: must be an RFC 3339 timestamp")
+        since_us = (start - _EPOCH) // timedelta(microseconds=1)
+        rows = self._rows(
+            f"SELECT event, intDiv({_MICROSECONDS} - {literal(since_us)},"  # noqa: S608
+            f" {literal(bucket_seconds * 1_000_000)}) AS bucket, uniqExact(uuid) FROM events"
+            f" WHERE project_id = {literal(project_id)} AND timestamp >= {literal(since)}"
+            " GROUP BY event, bucket"
+        )
+        return [EventCount(e, int(b), int(n)) for e, b, n in rows]
+
+    def _rows(self, sql: str) -> list[list[Any]]:
+        rows: list[list[Any]] = json.loads(self.query(sql + " FORMAT JSONCompact"))["data"]
+        return rows
 
 
 def _row(r: EventRow) -> dict[str, Any]:

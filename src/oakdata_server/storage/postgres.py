@@ -35,6 +35,7 @@ from oakdata_server.storage._sqlite_persons import REFUSED_LINK
 from oakdata_server.storage._sqlite_persons import _load_versioned as load_versioned
 from oakdata_server.storage.base import (
     MAX_IDS_IN_TIMELINE,
+    EventCount,
     GroupView,
     IngestResult,
     KeyRecord,
@@ -42,6 +43,7 @@ from oakdata_server.storage.base import (
     Project,
     StorageNotFound,
     StorageUnavailable,
+    StoredEvent,
     Timeline,
 )
 from oakdata_server.storage.versioned import plain
@@ -261,6 +263,18 @@ class PostgresStorage:
             return None
         properties = plain(load_versioned(row[0])) if row else {}
         return GroupView(group_type, group_key, properties, events, next_position)
+
+    def recent_events(
+        self, project_id: int, event: str | None, after_id: int, limit: int
+    ) -> list[StoredEvent]:
+        with self._transaction() as db:
+            db.execute("SET TRANSACTION READ ONLY")
+            return self._events.recent(db, project_id, event, after_id, limit)
+
+    def event_counts(self, project_id: int, since: str, bucket_seconds: int) -> list[EventCount]:
+        with self._transaction() as db:
+            db.execute("SET TRANSACTION READ ONLY")
+            return self._events.counts(db, project_id, since, bucket_seconds)
 
     def _store_captures(
         self,

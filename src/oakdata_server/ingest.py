@@ -6,6 +6,10 @@ the envelope (`"api_key"`), for `navigator.sendBeacon`, which cannot set a heade
 browsers a CORS preflight (protocol 1.1); a key in the envelope is only known once the body is
 parsed, so those checks run after it. A secret key is never accepted there: URLs and bodies
 end up in logs, and a key put there by mistake must fail at once rather than work.
+
+Once the key is known from the header or the query, fastpath.py may judge a well-formed body
+on its own; anything it finds unusual (a key in the envelope, a person operator, any invalid
+message) is parsed and judged again here by validation.py, which alone decides the answers.
 """
 
 from __future__ import annotations

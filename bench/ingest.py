@@ -69,13 +69,19 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.05)  # waiting for a port to open; nothing to wait on but polling
 
 
-def through_http(batches: list[list[dict[str, Any]]], directory: Path, durable: bool) -> float:
-    db_path = directory / f"http-{durable}.db"
-    storage = open_storage(str(db_path), create=True)
+def new_database(url: str) -> str:
+    """A new database at `url` with a project and a secret key; the key."""
+    storage = open_storage(url, create=True)
     key = generate_key("secret")
     project = storage.create_project("default")
     storage.create_key(project.id, "secret", lookup_id(key), hash_key(key), "bench", [])
     storage.close()
+    return key
+
+
+def through_http(batches: list[list[dict[str, Any]]], directory: Path, durable: bool) -> float:
+    db_path = directory / f"http-{durable}.db"
+    key = new_database(str(db_path))
     # Bodies are built before the clock starts: the client's work is not the server's rate.
     sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     bodies = [gzip.compress(json.dumps({"batch": b, "sent_at": sent_at}).encode()) for b in batches]

@@ -51,3 +51,12 @@ def bed() -> Iterator[HttpBed]:
 def refused_url() -> str:
     """A URL whose port is closed, so connecting is refused."""
     return closed_port_url()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A module with EVERY_ENGINE = True runs once per storage engine (tests/engines.py);
+    # elsewhere the storage_url fixture is SQLite's.
+    if "storage_url" in metafunc.fixturenames and getattr(metafunc.module, "EVERY_ENGINE", False):
+        from engines import ENGINES
+
+        metafunc.parametrize("storage_url", ENGINES, indirect=True)

@@ -29,6 +29,7 @@ EXIT_USAGE = 2
 # within its default --timeout: waits of 0.25-0.5, 0.5-1 and 1-2 s.
 CAPTURE_RETRIES = 3
 CAPTURE_RETRY_DELAY = 0.5
+MAX_WORKERS = 64
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,20 +64,30 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oakdata",
         description="The OakData ingest server, its keys and its data.",
-        epilog="Environment: OAK_SERVER_DB_PATH, OAK_SERVER_ADMIN_TOKEN (and the other "
-        "OAK_SERVER_* settings in docs/server.md), OAK_SECRET_KEY and OAK_HOST for capture.",
+        epilog="Environment: OAK_SERVER_DATABASE_URL (or OAK_SERVER_DB_PATH), "
+        "OAK_SERVER_ADMIN_TOKEN (and the other OAK_SERVER_* settings in docs/server.md), "
+        "OAK_SECRET_KEY and OAK_HOST for capture.",
     )
     parser.add_argument("--version", action="version", version=f"oakdata {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    db_help = "SQLite file or sqlite:/// URL (default: $OAK_SERVER_DB_PATH or ./oakdata.db)"
+    db_help = (
+        "SQLite file, sqlite:/// or postgresql:// URL (default: $OAK_SERVER_DATABASE_URL,"
+        " $OAK_SERVER_DB_PATH or ./oakdata.db)"
+    )
 
     serve = commands.add_parser("serve", help="run the server", description="Run the server.")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    serve.add_argument("--db", help=db_help)
+    serve.add_argument("--db", "--database", dest="db", help=db_help)
     serve.add_argument(
         "--admin-token", help="token for the reading API (default $OAK_SERVER_ADMIN_TOKEN)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port (default 1; see docs/scaling.md)",
     )
     serve.set_defaults(run=_serve)
 
@@ -87,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         help="create a key; it is printed once",
         description="Create a key. It is printed once on stdout and stored only as a hash.",
     )
-    create.add_argument("--db", help=db_help)
+    create.add_argument("--db", "--database", dest="db", help=db_help)
     create.add_argument(
         "--init", action="store_true", help="create the database if it does not exist yet"
     )
@@ -104,11 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="", help="a label to recognise the key by")
     create.set_defaults(run=_keys_create)
     listing = key_commands.add_parser("list", help="list keys (never the keys themselves)")
-    listing.add_argument("--db", help=db_help)
+    listing.add_argument("--db", "--database", dest="db", help=db_help)
     listing.set_defaults(run=_keys_list)
     revoke = key_commands.add_parser("revoke", help="revoke a key from its next request on")
     revoke.add_argument("key_id", metavar="KEY_ID", help="the id `keys list` shows, or the key")
-    revoke.add_argument("--db", help=db_help)
+    revoke.add_argument("--db", "--database", dest="db", help=db_help)
     revoke.set_defaults(run=_keys_revoke)
 
     timeline = commands.add_parser(
@@ -117,11 +128,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Print every event of the person behind DISTINCT_ID, from all its ids.",
     )
     timeline.add_argument("distinct_id", metavar="DISTINCT_ID")
-    timeline.add_argument("--db", help=db_help)
+    timeline.add_argument("--db", "--database", dest="db", help=db_help)
     timeline.add_argument("--project", default="default")
     timeline.add_argument("--limit", type=int, default=1000, help="events at most (default 1000)")
     timeline.add_argument("--json", action="store_true", help="print JSON, as the API returns")
     timeline.set_defaults(run=_timeline)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring a database's schema up to date, or copy SQLite into PostgreSQL",
+        description="Bring the database's schema up to date (servers also do so on start); "
+        "with --from and --to, copy a SQLite installation into an empty PostgreSQL database.",
+    )
+    migrate.add_argument("--db", "--database", dest="db", help=db_help)
+    migrate.add_argument("--from", dest="source", metavar="SQLITE", help="the SQLite file or URL")
+    migrate.add_argument("--to", dest="destination", metavar="URL", help="a postgresql:// URL")
+    migrate.set_defaults(run=_migrate)
 
     capture = commands.add_parser(
         "capture",
@@ -175,6 +197,13 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             settings = dataclasses.replace(settings, max_connections=allowed)
+        if args.workers > 1:
+            from oakdata_server.workers import serve_workers
+
+            # Each worker opens the database itself; this process only created it.
+            storage.close()
+            print(f"oakdata: {args.workers} workers", file=sys.stderr)
+            return serve_workers(settings, args.host, args.port, args.workers)
         config = uvicorn_config(
             create_app(settings, storage), settings, host=args.host, port=args.port
         )
@@ -183,6 +212,25 @@ def _serve(args: argparse.Namespace) -> int:
             uvicorn.Server(config).run()
     finally:
         storage.close()
+    return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    if (args.source is None) != (args.destination is None):
+        raise ValueError("--from and --to go together.")
+    if args.source is None:
+        with _storage(args, create=True) as storage:
+            pass  # opening a storage brings its schema up to date
+        print(f"oakdata: {storage.location} is up to date.", file=sys.stderr)
+        return EXIT_OK
+    if not args.destination.startswith(("postgresql://", "postgres://")):
+        raise ValueError("--to must be a postgresql:// URL.")
+    from oakdata_server.storage.postgres import public_location
+    from oakdata_server.storage.transfer import copy_sqlite_to_postgres
+
+    copied = copy_sqlite_to_postgres(args.source, args.destination)
+    rows = ", ".join(f"{n} {table}" for table, n in copied.items())
+    print(f"oakdata: copied {rows} into {public_location(args.destination)}.", file=sys.stderr)
     return EXIT_OK
 
 
@@ -347,6 +395,16 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
     return port
+
+
+def _workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 64")
+    return workers
 
 
 def _version() -> str:

@@ -6,6 +6,10 @@ the envelope (`"api_key"`), for `navigator.sendBeacon`, which cannot set a heade
 browsers a CORS preflight (protocol 1.1); a key in the envelope is only known once the body is
 parsed, so those checks run after it. A secret key is never accepted there: URLs and bodies
 end up in logs, and a key put there by mistake must fail at once rather than work.
+
+Once the key is known from the header or the query, fastpath.py may judge a well-formed body
+on its own; anything it finds unusual (a key in the envelope, a person operator, any invalid
+message) is parsed and judged again here by validation.py, which alone decides the answers.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from oakdata_server.body import decode_body, read_limited
 from oakdata_server.errors import IngestError, error_response
+from oakdata_server.fastpath import fast_validate
 from oakdata_server.keys import hashes_match, key_kind, lookup_id, normalize_origin
 from oakdata_server.logsummary import SummaryLog
 from oakdata_server.ratelimit import KeyLimits, RateLimiter, retry_after_header
@@ -104,22 +109,16 @@ class IngestEndpoint:
         if record is not None:
             self._spend(self._limits.bytes, record, len(body), "bytes")
         # Inflating and parsing up to 2 MiB is CPU work: keep it off the event loop.
-        document = await run_in_threadpool(
-            self._parse, body, request.headers.get("content-encoding")
+        document, fast = await run_in_threadpool(
+            self._parse, body, request.headers.get("content-encoding"), record, received_at
         )
-        in_envelope = document.get(KEY_ENVELOPE_FIELD) if isinstance(document, dict) else None
-        envelope_key = _public_key_only(in_envelope, "the request body")
-        if record is None:
-            if envelope_key is None:
-                raise IngestError(
-                    401,
-                    "missing_key",
-                    "Send the key as 'Authorization: Bearer <key>' (a public key may also come"
-                    ' as ?key= or in the body\'s "api_key").',
-                )
-            record = await self._admit(envelope_key, request)
-            self._spend(self._limits.bytes, record, len(body), "bytes")
-        valid, rejected = await run_in_threadpool(self._validate, document, record, received_at)
+        rejected: list[Rejection] = []
+        if fast is not None and record is not None:
+            valid = fast
+        else:
+            record, valid, rejected = await self._judge(
+                document, record, body, request, received_at
+            )
         self._spend(self._limits.events, record, len(valid) + len(rejected), "events")
         result = await run_in_threadpool(
             self._storage.ingest,
@@ -142,6 +141,30 @@ class IngestEndpoint:
             }
         )
 
+    async def _judge(
+        self,
+        document: Any,
+        record: KeyRecord | None,
+        body: bytes,
+        request: Request,
+        received_at: datetime,
+    ) -> tuple[KeyRecord, list[tuple[int, ValidMessage]], list[Rejection]]:
+        """The slow path: the key in the envelope, then each message validated on its own."""
+        in_envelope = document.get(KEY_ENVELOPE_FIELD) if isinstance(document, dict) else None
+        envelope_key = _public_key_only(in_envelope, "the request body")
+        if record is None:
+            if envelope_key is None:
+                raise IngestError(
+                    401,
+                    "missing_key",
+                    "Send the key as 'Authorization: Bearer <key>' (a public key may also come"
+                    ' as ?key= or in the body\'s "api_key").',
+                )
+            record = await self._admit(envelope_key, request)
+            self._spend(self._limits.bytes, record, len(body), "bytes")
+        valid, rejected = await run_in_threadpool(self._validate, document, record, received_at)
+        return record, valid, rejected
+
     async def _admit(self, key: str, request: Request) -> KeyRecord:
         """The key's record once its origin is checked and a request is spent from its rate."""
         record = await self._authenticate(key)
@@ -161,8 +184,21 @@ class IngestEndpoint:
                 {"Retry-After": retry_after_header(wait)},
             )
 
-    def _parse(self, body: bytes, encoding: str | None) -> Any:
-        return parse_json(decode_body(body, encoding, self._settings.max_decompressed_bytes))
+    def _parse(
+        self, body: bytes, encoding: str | None, record: KeyRecord | None, received_at: datetime
+    ) -> tuple[Any, list[tuple[int, ValidMessage]] | None]:
+        """(None, the valid messages) when the fast path judged the whole body, else
+        (the parsed document, None). Without a key yet (it may be in the envelope) the fast
+        path is not tried: its envelope has no api_key field."""
+        body = decode_body(body, encoding, self._settings.max_decompressed_bytes)
+        if record is not None:
+            fast = fast_validate(
+                body, self._settings.max_batch_messages, record.kind == "public", received_at
+            )
+            if fast is not None:
+                return None, fast
+        # Anything unusual, invalid or refused is judged, and answered, by the slow path.
+        return parse_json(body), None
 
     def _validate(
         self, document: Any, record: KeyRecord, received_at: datetime

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+DATABASE_URL_ENV = "OAK_SERVER_DATABASE_URL"
 DEFAULT_DB_PATH = "./oakdata.db"  # a path, or a URL open_storage knows: sqlite:///oakdata.db
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -119,6 +120,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
                 kind = getattr(convert, "__name__", "value").strip("_")
                 message = f"OAK_SERVER_{name.upper()} must be a {kind}."
                 raise ValueError(message) from None
+    # The name that says a URL (postgresql://...) wins over the older one that says a path.
+    if env.get(DATABASE_URL_ENV):
+        values["db_path"] = env[DATABASE_URL_ENV]
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from engines import engine_url
+
 from .ingest import IngestServer
 
 
@@ -19,3 +21,10 @@ def ingest_server(tmp_path: Path) -> Iterator[IngestServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database: SQLite's, or every engine's where the module says EVERY_ENGINE."""
+    with engine_url(getattr(request, "param", "sqlite"), tmp_path) as url:
+        yield url

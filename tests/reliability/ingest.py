@@ -11,15 +11,14 @@ What was stored is read from the SQLite file with a separate connection, not thr
 from __future__ import annotations
 
 import socket
-import sqlite3
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from engines import stored_event_uuids, stored_message_uuids
 from oakdata_server.app import create_app
 from oakdata_server.connections import uvicorn_config
 from oakdata_server.keys import generate_key, hash_key, lookup_id
@@ -33,8 +32,8 @@ ALLOWED_ORIGIN = "https://app.example.com"
 class IngestServer:
     """``with IngestServer(db_path) as server:`` serves on ``server.url`` until the block ends."""
 
-    def __init__(self, db_path: Path, port: int = 0, **settings: Any) -> None:
-        self.db_path = Path(db_path)
+    def __init__(self, db_path: Path | str, port: int = 0, **settings: Any) -> None:
+        self.db_path = db_path  # a SQLite file or any URL open_storage takes
         settings.setdefault("rate_limit_per_second", 0)
         self._settings = Settings(db_path=str(self.db_path), **settings)
         self.port = port
@@ -111,19 +110,5 @@ class IngestServer:
         self.stop()
 
 
-def stored_event_uuids(db_path: Path) -> Counter[str]:
-    """How many rows of ``events`` each uuid has (the table has no unique constraint on it)."""
-    connection = sqlite3.connect(db_path, timeout=10.0)
-    try:
-        return Counter(row[0] for row in connection.execute("SELECT uuid FROM events"))
-    finally:
-        connection.close()
-
-
-def stored_message_uuids(db_path: Path) -> set[str]:
-    """The de-duplication table: one row per (project, uuid) by its primary key."""
-    connection = sqlite3.connect(db_path, timeout=10.0)
-    try:
-        return {row[0] for row in connection.execute("SELECT uuid FROM messages")}
-    finally:
-        connection.close()
+# Where the tests read what was stored, on any engine (tests/engines.py).
+__all__ = ["IngestServer", "stored_event_uuids", "stored_message_uuids"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines import stored_event_uuids, stored_message_uuids
 from oakdata import OakClient, Stats
 
 from .faultproxy import (
@@ -29,7 +30,7 @@ from .faultproxy import (
     Plan,
     ResetBeforeForwarding,
 )
-from .ingest import IngestServer, stored_event_uuids, stored_message_uuids
+from .ingest import IngestServer
 
 SHUTDOWN_TIMEOUT_SECONDS = 30.0
 CONDITION_TIMEOUT_SECONDS = 30.0
@@ -161,14 +162,14 @@ WORKLOADS = {"sync": capture_in_chunks_sync, "async": capture_in_chunks_async}
 def _result(
     scenario: str,
     client: str,
-    db_path: Path,
+    db_path: Path | str,
     uuids: list[str],
     stats: Stats,
     delivered: bool,
     started: float,
     proxy: FaultProxy | None,
 ) -> Result:
-    rows = stored_event_uuids(db_path)
+    rows = stored_event_uuids(str(db_path))
     captured = set(uuids)
     hops = proxy.snapshot() if proxy is not None else []
     faults = sum(1 for hop in hops if hop.action != Forward.__name__)
@@ -194,7 +195,7 @@ def _result(
     )
     if len(captured) != len(uuids):
         result.notes.append(f"capture() returned {len(uuids) - len(captured)} repeated uuids")
-    messages = stored_message_uuids(db_path)
+    messages = stored_message_uuids(str(db_path))
     if messages != set(rows):
         result.notes.append("the messages table and the events table disagree")
     return result
@@ -203,7 +204,7 @@ def _result(
 def run_through_proxy(
     scenario: str,
     client: str,
-    db_path: Path,
+    db_path: Path | str,
     plan: Plan,
     *,
     count: int = 1000,
@@ -295,7 +296,7 @@ PLANS: dict[str, Callable[[], Plan]] = {
 }
 
 
-def run_proxy_scenario(name: str, client: str, db_path: Path) -> Result:
+def run_proxy_scenario(name: str, client: str, db_path: Path | str) -> Result:
     return run_through_proxy(name, client, db_path, PLANS[name]())
 
 
@@ -303,7 +304,7 @@ def run_proxy_scenario(name: str, client: str, db_path: Path) -> Result:
 
 
 def run_restart(
-    db_path: Path, *, rate_per_second: float = 400.0, before: int = 200, after: int = 200
+    db_path: Path | str, *, rate_per_second: float = 400.0, before: int = 200, after: int = 200
 ) -> Result:
     """Capture steadily from a thread while the server stops, stays down, and starts again.
 
@@ -339,7 +340,7 @@ def run_restart(
     delivered = False
     try:
         if not wait_until(
-            lambda: len(stored_event_uuids(db_path)) >= before, CONDITION_TIMEOUT_SECONDS
+            lambda: len(stored_event_uuids(str(db_path))) >= before, CONDITION_TIMEOUT_SECONDS
         ):
             notes.append("the server never stored the first events")
         server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,8 @@ from .scenarios import (
     run_proxy_scenario,
     run_restart,
 )
+
+EVERY_ENGINE = True  # exactly-once is the storage's promise: on every engine (tests/engines.py)
 
 
 def assert_exactly_once(result: Result) -> None:
@@ -43,9 +44,9 @@ def assert_exactly_once(result: Result) -> None:
 
 @pytest.mark.parametrize("client", ["sync", "async"])
 def test_responses_lost_after_the_server_stored_the_batch_store_each_event_once(
-    tmp_path: Path, client: str
+    storage_url: str, client: str
 ) -> None:
-    result = run_proxy_scenario(LOST_RESPONSES, client, tmp_path / "oakdata.db")
+    result = run_proxy_scenario(LOST_RESPONSES, client, storage_url)
     assert_exactly_once(result)
     # The scenario bites only if the server stored batches whose answer never arrived, and
     # then saw them again.
@@ -55,26 +56,26 @@ def test_responses_lost_after_the_server_stored_the_batch_store_each_event_once(
 
 @pytest.mark.parametrize("client", ["sync", "async"])
 def test_connections_reset_before_forwarding_store_each_event_once(
-    tmp_path: Path, client: str
+    storage_url: str, client: str
 ) -> None:
-    result = run_proxy_scenario(RESETS, client, tmp_path / "oakdata.db")
+    result = run_proxy_scenario(RESETS, client, storage_url)
     assert_exactly_once(result)
 
 
 @pytest.mark.parametrize("client", ["sync", "async"])
 def test_a_burst_of_500s_is_retried_through_and_stores_each_event_once(
-    tmp_path: Path, client: str
+    storage_url: str, client: str
 ) -> None:
-    result = run_proxy_scenario(BURST_500, client, tmp_path / "oakdata.db")
+    result = run_proxy_scenario(BURST_500, client, storage_url)
     assert_exactly_once(result)
     assert result.faults == 8
     assert result.retried >= 8
 
 
 def test_a_burst_of_429s_waits_for_retry_after_and_stores_each_event_once(
-    tmp_path: Path,
+    storage_url: str,
 ) -> None:
-    result = run_proxy_scenario(BURST_429, "sync", tmp_path / "oakdata.db")
+    result = run_proxy_scenario(BURST_429, "sync", storage_url)
     assert_exactly_once(result)
     hops = result.hop_log
     for hop, following in itertools.pairwise(hops):
@@ -84,13 +85,13 @@ def test_a_burst_of_429s_waits_for_retry_after_and_stores_each_event_once(
 
 
 @pytest.mark.parametrize("client", ["sync", "async"])
-def test_every_fault_mixed_stores_each_event_once(tmp_path: Path, client: str) -> None:
-    result = run_proxy_scenario(MIXED, client, tmp_path / "oakdata.db")
+def test_every_fault_mixed_stores_each_event_once(storage_url: str, client: str) -> None:
+    result = run_proxy_scenario(MIXED, client, storage_url)
     assert_exactly_once(result)
 
 
-def test_a_server_restarted_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    result = run_restart(tmp_path / "oakdata.db")
+def test_a_server_restarted_mid_stream_loses_and_duplicates_nothing(storage_url: str) -> None:
+    result = run_restart(storage_url)
     assert not [n for n in result.notes if "never" in n or "stalled" in n], result.notes
     assert_exactly_once(result)
     assert result.retried > 0, "the outage caught no request: it proved nothing"

@@ -1,4 +1,5 @@
-"""A real oakdata server under uvicorn on 127.0.0.1, with a real SQLite file, per module."""
+"""A real oakdata server under uvicorn on 127.0.0.1, with a real SQLite file, per module;
+on every engine in the modules that say EVERY_ENGINE = True (tests/engines.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from engines import engine_url
 from oakdata_server.app import create_app
 from oakdata_server.keys import generate_key, hash_key, lookup_id
 from oakdata_server.runner import ServerThread
@@ -27,10 +29,11 @@ ALLOWED_ORIGIN = "https://app.example.com"
 @dataclass
 class RunningServer:
     url: str
-    db_path: Path
+    db_path: Path  # SQLite's file; tests/engines.py reads any engine by storage_url
     storage: Storage
     secret_key: str
     public_key: str
+    storage_url: str = ""
 
     @property
     def ingest_url(self) -> str:
@@ -54,7 +57,7 @@ def create_key(storage: Storage, kind: str, origins: tuple[str, ...] = ()) -> st
     return key
 
 
-def start_server(db_path: Path, **settings: Any) -> tuple[ServerThread, RunningServer]:
+def start_server(db_path: Path | str, **settings: Any) -> tuple[ServerThread, RunningServer]:
     storage = open_storage(str(db_path), create=True)
     settings.setdefault("admin_token", ADMIN_TOKEN)
     settings.setdefault("rate_limit_per_second", 0)  # limits are tested on their own server
@@ -63,17 +66,27 @@ def start_server(db_path: Path, **settings: Any) -> tuple[ServerThread, RunningS
     thread.start()
     running = RunningServer(
         thread.url,
-        db_path,
+        Path(db_path),
         storage,
         create_key(storage, "secret"),
         create_key(storage, "public", (ALLOWED_ORIGIN,)),
+        str(db_path),
     )
     return thread, running
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    thread, running = start_server(tmp_path_factory.mktemp("server") / "oakdata.db")
+def storage_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    engine = getattr(request, "param", "sqlite")
+    with engine_url(engine, tmp_path_factory.mktemp(engine)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(storage_url: str) -> Iterator[RunningServer]:
+    thread, running = start_server(storage_url)
     yield running
     thread.stop()
     running.storage.close()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from engines import engine_of, query, stored_id
 from oakdata_server.json_values import MAX_DEPTH
 
 from .conftest import RunningServer, message, now_rfc3339, post_batch, timeline
+
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
 
 
 def _nested(depth: int) -> Any:
@@ -91,31 +93,40 @@ def test_every_accepted_nasty_value_reads_back_through_the_api_and_json_extract(
     read = {k: v for e in response.json()["events"] for k, v in e["properties"].items()}
     assert read == NASTY_BUT_ACCEPTED
     assert response.json()["properties"] == NASTY_BUT_ACCEPTED
-    connection = sqlite3.connect(server.db_path)
-    try:
-        # Over the whole table: one unreadable row would make this fail for everyone.
-        connection.execute("SELECT json_extract(properties, '$.deep') FROM events").fetchall()
-        connection.execute("SELECT json_extract(properties, '$') FROM persons").fetchall()
-    finally:
-        connection.close()
+    # Over the whole table: one unreadable row would make this fail for everyone.
+    engine = engine_of(server.storage_url)
+    if engine == "clickhouse":
+        # 18.16 has no JSON check to run over the column; the read above parsed every row.
+        query(server.storage_url, "SELECT properties::json FROM persons")
+    elif engine == "postgresql":
+        # json, not jsonb, and no -> into it: both refuse "\u0000", which JSON allows.
+        query(server.storage_url, "SELECT properties::json FROM events")
+        query(server.storage_url, "SELECT properties::json FROM persons")
+    else:
+        query(server.storage_url, "SELECT json_extract(properties, '$.deep') FROM events")
+        query(server.storage_url, "SELECT json_extract(properties, '$') FROM persons")
 
 
 def test_a_timeline_holding_rows_no_ingest_would_accept_still_reads(
     server: RunningServer, http: httpx.Client
 ) -> None:
     post_batch(http, server, [message(distinct_id="old-rows", event="fine")])
-    connection = sqlite3.connect(server.db_path)
-    try:
-        for text in ('{"n":Infinity}', '{"n":NaN}', _nested_text(990), "[1,2]", "{"):
-            connection.execute(
-                "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
-                " client_timestamp, received_at, properties, groups)"
-                " VALUES (1, ?, 'old-rows', 'written-by-hand', ?, ?, ?, ?, '{}')",
-                (str(uuid.uuid4()), now_rfc3339(), now_rfc3339(), now_rfc3339(), text),
-            )
-        connection.commit()
-    finally:
-        connection.close()
+    for text in ('{"n":Infinity}', '{"n":NaN}', _nested_text(990), "[1,2]", "{"):
+        query(
+            server.storage_url,
+            "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
+            " client_timestamp, received_at, properties, groups)"
+            " VALUES (1, ?, ?, ?, ?, ?, ?, ?, '{}')",
+            (
+                str(uuid.uuid4()),
+                stored_id(server.storage_url, "old-rows"),
+                stored_id(server.storage_url, "written-by-hand"),
+                now_rfc3339(),
+                now_rfc3339(),
+                now_rfc3339(),
+                text,
+            ),
+        )
     response = timeline(http, server, "old-rows")
     assert response.status_code == 200, response.text
     events = response.json()["events"]

@@ -8,6 +8,8 @@ import httpx
 
 from .conftest import ADMIN_TOKEN, RunningServer, message, now_rfc3339, post_batch, timeline
 
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
+
 START = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
 

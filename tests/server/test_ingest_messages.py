@@ -6,6 +6,8 @@ import httpx
 
 from .conftest import RunningServer, message, now_rfc3339, post_batch, timeline
 
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
+
 
 def test_invalid_messages_are_listed_by_index_and_valid_ones_stored(
     server: RunningServer, http: httpx.Client

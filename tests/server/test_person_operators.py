@@ -18,6 +18,8 @@ from oakdata_server.storage.versioned import (
 
 from .conftest import ALLOWED_ORIGIN, RunningServer, message, post_batch, timeline
 
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
+
 LOW_UUID = "00000000-0000-7000-8000-000000000001"
 HIGH_UUID = "ffffffff-ffff-7fff-bfff-ffffffffffff"
 AT = "2026-11-01T12:00:00.000000Z"

@@ -8,6 +8,8 @@ import pytest
 
 from .conftest import ADMIN_TOKEN, RunningServer, message, post_batch, timeline
 
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
+
 REPO = Path(__file__).resolve().parents[2]
 
 

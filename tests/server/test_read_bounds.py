@@ -11,6 +11,8 @@ from oakdata_server.storage.base import MAX_IDS_IN_TIMELINE, MAX_PAGE_BYTES
 
 from .conftest import ADMIN_TOKEN, RunningServer, message, post_batch, timeline
 
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
+
 
 def _cursor(payload: str) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
@@ -92,7 +94,9 @@ def test_a_read_in_progress_does_not_hold_up_ingest(
     server: RunningServer, http: httpx.Client
 ) -> None:
     # The reading connection's lock is what a slow page holds while it reads; ingest must
-    # not wait for it (before, reads and writes shared one connection and one lock).
-    with server.storage._reader_lock:  # type: ignore[attr-defined]
+    # not wait for it (before, reads and writes shared one connection and one lock). On
+    # PostgreSQL a read holds one pooled connection in an open transaction.
+    reading = getattr(server.storage, "_reader_lock", None) or server.storage._transaction()  # type: ignore[attr-defined]
+    with reading:
         response = post_batch(http, server, [message(distinct_id="while-reading")])
     assert response.status_code == 200

@@ -9,6 +9,8 @@ import pytest
 
 from .conftest import RunningServer, timeline
 
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
+
 oakdata = pytest.importorskip("oakdata", reason="the SDK (oakdata.OakClient) is not importable")
 OakClient: Any = getattr(oakdata, "OakClient", None)
 if OakClient is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from oakdata_server.storage import StorageNotFound, open_storage
+from oakdata_server.storage import StorageNotFound, StorageUnavailable, open_storage
 
 
 def test_a_url_and_a_bare_path_open_the_same_database(tmp_path: Path) -> None:
@@ -24,8 +24,14 @@ def test_a_url_and_a_bare_path_open_the_same_database(tmp_path: Path) -> None:
 
 
 def test_an_unknown_scheme_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="postgresql"):
-        open_storage("postgresql://user:pw@host/db")
+    with pytest.raises(ValueError, match=r"'mysql'.*postgresql://"):
+        open_storage("mysql://user:pw@host/db")
+
+
+def test_an_unreachable_postgresql_is_unavailable_and_its_password_is_not_told() -> None:
+    with pytest.raises(StorageUnavailable) as raised:
+        open_storage("postgresql://user:s3cret-pw@127.0.0.1:1/db")
+    assert "s3cret-pw" not in str(raised.value)
 
 
 def test_without_create_a_missing_database_is_an_error_and_no_file_appears(
@@ -56,3 +62,12 @@ def test_durable_means_an_fsync_per_commit(tmp_path: Path, durable: bool, level:
         assert storage._connection.execute("PRAGMA synchronous").fetchone()[0] == level  # type: ignore[attr-defined]
     finally:
         storage.close()
+
+
+def test_the_database_url_variable_wins_over_the_older_path_variable() -> None:
+    from oakdata_server.settings import settings_from_env
+
+    both = {"OAK_SERVER_DATABASE_URL": "postgresql://db/oak", "OAK_SERVER_DB_PATH": "old.db"}
+    assert settings_from_env(both).db_path == "postgresql://db/oak"
+    assert settings_from_env({"OAK_SERVER_DB_PATH": "old.db"}).db_path == "old.db"
+    assert settings_from_env(both, db_path="given.db").db_path == "given.db"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
+from engines import query, stored_id, stored_message_uuids
+
 from .conftest import ALLOWED_ORIGIN, RunningServer, message, now_rfc3339, post_batch, timeline
+
+EVERY_ENGINE = True  # storage behaviour: run on every engine (tests/engines.py)
 
 
 def _public(http: httpx.Client, server: RunningServer, batch: list[Any]) -> dict[str, Any]:
@@ -19,11 +22,7 @@ def _public(http: httpx.Client, server: RunningServer, batch: list[Any]) -> dict
 
 
 def _stored_uuids(server: RunningServer) -> set[str]:
-    connection = sqlite3.connect(server.db_path)
-    try:
-        return {row[0] for row in connection.execute("SELECT uuid FROM messages")}
-    finally:
-        connection.close()
+    return stored_message_uuids(server.storage_url)
 
 
 def test_a_public_key_cannot_merge_two_identified_persons(
@@ -108,14 +107,12 @@ def test_a_far_future_timestamp_is_clamped_so_a_later_identify_wins(
         ],
     )
     assert timeline(http, server, "clamped").json()["properties"] == {"nickname": "real"}
-    connection = sqlite3.connect(server.db_path)
-    try:
-        post_batch(http, server, [message(distinct_id="clamped", timestamp=forged["timestamp"])])
-        stored, original = connection.execute(
-            "SELECT timestamp, client_timestamp FROM events WHERE distinct_id = 'clamped'"
-        ).fetchone()
-    finally:
-        connection.close()
+    post_batch(http, server, [message(distinct_id="clamped", timestamp=forged["timestamp"])])
+    ((stored, original),) = query(
+        server.storage_url,
+        "SELECT timestamp, client_timestamp FROM events WHERE distinct_id = ?",
+        (stored_id(server.storage_url, "clamped"),),
+    )
     assert stored < "9999"
     assert original.startswith("9999-12-31T23:59:59")
 
@@ -152,3 +149,4 @@ def test_properties_a_secret_key_set_cannot_be_changed_from_a_public_key(
         [message("identify", distinct_id="billing-1", properties={"theme": "light"})],
     )
     assert timeline(http, server, "billing-1").json()["properties"]["theme"] == "light"
+

@@ -89,7 +89,13 @@ def change_person_properties(
     db: sqlite3.Connection, person_id: int, message: ValidMessage, trusted: bool
 ) -> None:
     """Apply the message's $set, $set_once and $unset (storage/versioned.py decides)."""
-    update = person_update(
+    merged = merge_persons(_person(db, person_id), message_update(message, trusted))
+    db.execute("UPDATE persons SET properties = ? WHERE id = ?", (_dump(merged), person_id))
+
+
+def message_update(message: ValidMessage, trusted: bool) -> PersonDocument:
+    """A message's changes to its person, as a document to merge (the same on every engine)."""
+    return person_update(
         message.person_set,
         message.person_set_once,
         message.person_unset,
@@ -97,8 +103,6 @@ def change_person_properties(
         message.uuid,
         trusted,
     )
-    merged = merge_persons(_person(db, person_id), update)
-    db.execute("UPDATE persons SET properties = ? WHERE id = ?", (_dump(merged), person_id))
 
 
 def set_group_properties(db: sqlite3.Connection, project_id: int, message: ValidMessage) -> None:
@@ -127,9 +131,12 @@ def group_properties(text: str) -> dict[str, Any]:
 
 def _person(db: sqlite3.Connection, person_id: int) -> PersonDocument:
     row = db.execute("SELECT properties FROM persons WHERE id = ?", (person_id,)).fetchone()
-    if row is None:
-        return {}
-    loaded = load_stored(row[0], wrapping=3)  # {"$set_once": {name: [value, ...]}} at most
+    return {} if row is None else load_person(row[0])
+
+
+def load_person(text: str) -> PersonDocument:
+    """A person's stored document (the same text on every engine)."""
+    loaded = load_stored(text, wrapping=3)  # {"$set_once": {name: [value, ...]}} at most
     return loaded if isinstance(loaded, dict) else {}
 
 

@@ -1,0 +1,298 @@
+"""Every storage engine in one run: events/s stored through HTTP next to the engine's own
+raw insert of the same rows, and a timeline page read through HTTP.
+
+    PYTHONPATH=src python bench/engines.py [--events 100000] [--batch 1000] [--workers 2]
+        [--postgres URL]     # default $OAK_TEST_POSTGRES_URL; a database is made and dropped
+        [--clickhouse URL]   # default $OAK_TEST_CLICKHOUSE_URL; likewise
+    # --events 1000000 for the full-size run (tens of minutes on a shared 2-core machine)
+
+Through HTTP: `oakdata serve --workers N` as its own processes, pre-built gzip bodies sent
+by as many client threads as workers, the SDK's own shape (1,000 captures per request, 1,000
+distinct ids). Raw: the same rows inserted by the engine's fastest plain path in one
+transaction per batch (sqlite3 executemany; PostgreSQL COPY), the dedupe rows included; for
+ClickHouse, one JSONEachRow insert of the events per batch (its dedupe is in PostgreSQL).
+Then 100,000 events of one person and the first page of 100 of its timeline through HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ingest import free_port, make_batches, new_database, wait_until_serving
+
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
+PERSON_EVENTS = 100_000
+
+
+@contextmanager
+def serving(url: str, workers: int) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "oakdata_server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--database",
+            url,
+            "--workers",
+            str(workers),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**env, "OAK_SERVER_RATE_LIMIT_PER_SECOND": "0", "OAK_SERVER_ADMIN_TOKEN": ADMIN_TOKEN},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def post_all(base: str, key: str, bodies: list[bytes], clients: int) -> float:
+    """Seconds to post every body, `clients` kept-alive connections at once."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Encoding": "gzip"}
+    shares = [bodies[n::clients] for n in range(clients)]
+
+    def send(share: list[bytes]) -> None:
+        with httpx.Client(timeout=120.0, headers=headers) as http:
+            for body in share:
+                http.post(f"{base}/api/oak/ingest", content=body).raise_for_status()
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def rows_of(batch: list[dict[str, Any]], received: str) -> list[tuple[Any, ...]]:
+    return [
+        (
+            m["uuid"],
+            m["distinct_id"],
+            m["event"],
+            m["timestamp"],
+            m["timestamp"],
+            received,
+            json.dumps(m["properties"], separators=(",", ":")),
+        )
+        for m in batch
+    ]
+
+
+def raw_sqlite(url: str, batches: list[list[dict[str, Any]]]) -> float:
+    connection = sqlite3.connect(url, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")
+    received = _now()
+    started = time.perf_counter()
+    for batch in batches:
+        rows = rows_of(batch, received)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(
+            "INSERT INTO messages (project_id, uuid, type, received_at)"
+            " VALUES (1, ?, 'capture', ?)",
+            [(r[0], received) for r in rows],
+        )
+        connection.executemany(
+            "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
+            " client_timestamp, received_at, properties, groups)"
+            " VALUES (1, ?, ?, ?, ?, ?, ?, ?, '{}')",
+            rows,
+        )
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
+
+
+def raw_postgres(url: str, batches: list[list[dict[str, Any]]]) -> float:
+    import psycopg
+
+    received = _now()
+    with psycopg.connect(url, autocommit=True) as connection:
+        started = time.perf_counter()
+        for batch in batches:
+            rows = rows_of(batch, received)
+            with connection.transaction(), connection.cursor() as cursor:
+                with cursor.copy(
+                    "COPY messages (project_id, uuid, type, received_at) FROM STDIN"
+                ) as copy:
+                    for r in rows:
+                        copy.write_row((1, r[0], "capture", received))
+                with cursor.copy(
+                    "COPY events (project_id, uuid, distinct_id, event, timestamp,"
+                    " client_timestamp, received_at, properties, groups)"
+                    " FROM STDIN"
+                ) as copy:
+                    for r in rows:
+                        copy.write_row((1, r[0], r[1].encode(), r[2].encode(), *r[3:], "{}"))
+        return time.perf_counter() - started
+
+
+def raw_clickhouse(url: str, batches: list[list[dict[str, Any]]]) -> float:
+    from oakdata_server.storage._events import EventRow
+    from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
+
+    received = _now()
+    events = ClickHouseEvents(split_url(url)[0])
+    started = time.perf_counter()
+    for batch in batches:
+        events.write(None, [EventRow(0, 1, *r, "{}", {}) for r in rows_of(batch, received)])
+    elapsed = time.perf_counter() - started
+    events.close()
+    return elapsed
+
+
+@contextmanager
+def clickhouse_database(server: str, postgres: str) -> Iterator[str]:
+    from urllib.parse import quote
+
+    from oakdata_server.storage.clickhouse import ClickHouseEvents
+
+    name = f"oak_bench_{uuid.uuid4().hex[:12]}"
+    admin = ClickHouseEvents(server, migrate=False)
+    admin.query(f"CREATE DATABASE {name}")
+    try:
+        with postgres_database(postgres) as identity:
+            yield f"{server.rsplit('/', 1)[0]}/{name}?identity={quote(identity, safe='')}"
+    finally:
+        admin.query(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
+@contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"oak_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def bodies_of(batches: list[list[dict[str, Any]]]) -> list[bytes]:
+    sent_at = _now()
+    return [gzip.compress(json.dumps({"batch": b, "sent_at": sent_at}).encode()) for b in batches]
+
+
+def timeline_page_ms(base: str, key: str, batch: int) -> float:
+    """Median milliseconds for the first page of 100 of a person with PERSON_EVENTS events."""
+    person = [
+        dict(m, distinct_id="big-person") for b in make_batches(PERSON_EVENTS, batch) for m in b
+    ]
+    post_all(base, key, bodies_of([person[i : i + batch] for i in range(0, len(person), batch)]), 2)
+    times = []
+    with httpx.Client(timeout=60.0) as http:
+        for _ in range(20):
+            started = time.perf_counter()
+            response = http.get(
+                f"{base}/api/oak/persons/big-person/timeline",
+                params={"limit": 100},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            times.append(time.perf_counter() - started)
+            response.raise_for_status()
+            assert len(response.json()["events"]) == 100
+    return statistics.median(times) * 1000
+
+
+def run_engine(
+    name: str,
+    make_url: Callable[[str], Any],
+    raw: Callable[..., float],
+    args: argparse.Namespace,
+    batches: list[list[dict[str, Any]]],
+) -> None:
+    bodies = bodies_of(batches)
+    with make_url("http") as url:
+        key = new_database(url)
+        with serving(url, args.workers) as base:
+            http_seconds = post_all(base, key, bodies, max(args.workers, 2))
+            page_ms = timeline_page_ms(base, key, args.batch)
+    with make_url("raw") as url:
+        new_database(url)
+        raw_seconds = raw(url, batches)
+    http_rate, raw_rate = args.events / http_seconds, args.events / raw_seconds
+    print(f"{name}")
+    print(f"  through HTTP, {args.workers} worker(s):   {http_rate:>10,.0f} events/s stored")
+    print(f"  raw engine insert, same rows:    {raw_rate:>10,.0f} events/s")
+    print(f"  ratio HTTP / raw:                {http_rate / raw_rate:>10.2f}")
+    print(f"  timeline page of 100 of a {PERSON_EVENTS:,}-event person: {page_ms:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--postgres", default=os.environ.get("OAK_TEST_POSTGRES_URL"))
+    parser.add_argument("--clickhouse", default=os.environ.get("OAK_TEST_CLICKHOUSE_URL"))
+    args = parser.parse_args()
+    batches = make_batches(args.events, args.batch)
+    print(f"{args.events:,} events in batches of {args.batch}, durable commits, one run")
+    with tempfile.TemporaryDirectory(prefix="oakdata-bench-") as directory:
+
+        @contextmanager
+        def sqlite_file(label: str) -> Iterator[str]:
+            yield str(Path(directory) / f"{label}.db")
+
+        run_engine("SQLite", sqlite_file, raw_sqlite, args, batches)
+    if args.postgres:
+        run_engine(
+            "PostgreSQL",
+            lambda _label: postgres_database(args.postgres),
+            raw_postgres,
+            args,
+            batches,
+        )
+    else:
+        print("PostgreSQL: skipped (no --postgres and no $OAK_TEST_POSTGRES_URL)")
+    if args.clickhouse and args.postgres:
+        run_engine(
+            "ClickHouse events, PostgreSQL identity",
+            lambda _label: clickhouse_database(args.clickhouse, args.postgres),
+            raw_clickhouse,
+            args,
+            batches,
+        )
+    else:
+        print("ClickHouse: skipped (needs --clickhouse and --postgres, or their variables)")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""`oakdata serve --workers N`: N server processes on one port, connections spread over them.
+
+Each worker binds its own listening socket with SO_REUSEPORT, and the kernel spreads new
+connections over the sockets by their addresses. One socket shared by every worker (uvicorn's
+--workers) was measured slower than one process (issue #16): whichever worker wakes first
+accepts, so a few kept-alive clients all landed on one. Sockets are made with IPPROTO_TCP so
+that asyncio sets TCP_NODELAY on the connections (runner.py says why).
+
+Workers share nothing but the database: rate limits and connection bounds are per worker, and
+what makes an ingest node, on this machine or another behind a load balancer, is the same
+process. The parent only starts them, forwards a stop, and stops all when one dies, so that a
+supervisor (systemd, a container runtime) sees the failure and restarts the whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import socket
+import sys
+from multiprocessing.connection import wait
+from types import FrameType
+
+from oakdata_server.settings import Settings
+
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """One server process on `host:port`, until SIGINT or SIGTERM; the storage exists."""
+    import uvicorn
+
+    from oakdata_server.app import create_app
+    from oakdata_server.connections import uvicorn_config
+    from oakdata_server.storage import open_storage
+
+    storage = open_storage(settings.db_path, durable=settings.durable)
+    try:
+        sock = listening_socket(host, port, reuse_port=True)
+        config = uvicorn_config(create_app(settings, storage), settings)
+        # uvicorn re-raises the Ctrl-C it has already handled with a clean shutdown.
+        with contextlib.suppress(KeyboardInterrupt), sock:
+            uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        storage.close()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
+    """Run `workers` processes; 0 when stopped by a signal, 1 when a worker died."""
+    # spawn, not fork: a forked child would inherit the parent's threads' locks mid-state.
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=serve, args=(settings, host, port), name=f"oakdata-worker-{n}", daemon=False
+        )
+        for n in range(workers)
+    ]
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    code = 0
+    try:
+        for process in processes:
+            process.start()
+        # Any worker ending on its own ends the whole: the port would serve fewer.
+        wait([p.sentinel for p in processes])
+        print("oakdata: a worker stopped; stopping the others.", file=sys.stderr)
+        code = 1
+    except (_Stop, KeyboardInterrupt):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes the requests under way
+        for process in processes:
+            process.join(STOP_TIMEOUT_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    return code

@@ -79,7 +79,11 @@ def mypy_strict(program: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     api = pytest.importorskip("mypy.api")
     path = tmp_path / "user_program.py"
     path.write_text(program)
-    monkeypatch.setenv("MYPYPATH", str(Path(oakdata.__file__).parent.parent))
+    source = Path(oakdata.__file__).parent.parent
+    if "site-packages" not in source.parts:
+        # Run from a checkout (PYTHONPATH=src): mypy must be shown where oakdata is. An
+        # installed oakdata it finds itself, and refuses site-packages in MYPYPATH.
+        monkeypatch.setenv("MYPYPATH", str(source))
     stdout, stderr, status = api.run(
         ["--strict", "--no-error-summary", "--cache-dir", str(tmp_path / "cache"),
          "--python-version", "3.10", str(path)]

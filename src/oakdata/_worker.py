@@ -166,7 +166,8 @@ class Worker:
             if waiter is None:
                 return True
             batch = self._take_here_locked()
-            self._wake_worker.notify()  # for whatever this caller does not send itself
+            if batch is None:  # the senders' work; a batch taken here is all that waited
+                self._wake_worker.notify()
         try:
             if batch is not None:
                 self._send_batch_here(batch, deadline)

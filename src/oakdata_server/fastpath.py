@@ -123,14 +123,21 @@ class _Clock:
 
     def stored(self, text: str) -> tuple[str, str]:
         """(timestamp, client_timestamp) as validation._timestamps would store them."""
-        if not self.skew and _CANONICAL_TIMESTAMP.fullmatch(text):
-            try:
-                # Validates the fields' ranges; the text is already the stored form.
-                moment = datetime.fromisoformat(text[:-1])
-            except ValueError:
-                raise _Unusual from None
-            if moment <= self.latest_naive:
-                return text, text
+        if _CANONICAL_TIMESTAMP.fullmatch(text) is None:
+            return self._stored_parsed(text)
+        try:
+            # Validates the fields' ranges; the text is already the stored form.
+            moment = datetime.fromisoformat(text[:-1])
+            corrected = moment + self.skew
+        except (ValueError, OverflowError):
+            raise _Unusual from None
+        if corrected > self.latest_naive:
+            return format_timestamp(self.received_at), text
+        if not self.skew:
+            return text, text
+        return corrected.isoformat(timespec="microseconds") + "Z", text
+
+    def _stored_parsed(self, text: str) -> tuple[str, str]:
         parsed = parse_timestamp(text)
         if parsed is None:
             raise _Unusual

@@ -147,12 +147,10 @@ def parse_timestamp(text: str) -> datetime | None:
 
 
 def format_timestamp(moment: datetime) -> str:
-    # Spelled out rather than isoformat() so that every stored value has the same width.
-    m = moment.astimezone(timezone.utc)
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-        f".{m.microsecond:06d}Z"
-    )
+    # Every stored value has the same width: isoformat pads the year to four digits and,
+    # with timespec, always writes the microseconds.
+    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def validate_batch(

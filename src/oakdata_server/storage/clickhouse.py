@@ -26,12 +26,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import msgspec
 
 from oakdata_server.storage._events import EventRow, page_of, stored_event
 from oakdata_server.storage.base import EventCount, Position, StorageUnavailable, StoredEvent
 from oakdata_server.validation import parse_timestamp
 
 SCHEMA_VERSION = 1
+_ENCODER = msgspec.json.Encoder()  # UTF-8 as it is, like json.dumps(ensure_ascii=False)
 TIMEOUT_SECONDS = 30.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # A stored timestamp (fixed-width UTC text) as integer microseconds since the epoch, in SQL
@@ -153,8 +155,7 @@ class ClickHouseEvents:
             self._insert("event_groups", tagged)
 
     def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
-        body = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode()
-        self.query(f"INSERT INTO {table} FORMAT JSONEachRow", body)
+        self.query(f"INSERT INTO {table} FORMAT JSONEachRow", _ENCODER.encode_lines(rows))
 
     def person_page(
         self, db: Any, project_id: int, person_id: int, limit: int, after: Position | None

@@ -24,11 +24,12 @@ from starlette.responses import JSONResponse, Response
 from oakdata_server.body import decode_body, read_limited
 from oakdata_server.errors import IngestError, error_response
 from oakdata_server.fastpath import fast_validate
+from oakdata_server.group_commit import GroupCommit
 from oakdata_server.keys import hashes_match, key_kind, lookup_id, normalize_origin
 from oakdata_server.logsummary import SummaryLog
 from oakdata_server.ratelimit import KeyLimits, RateLimiter, retry_after_header
 from oakdata_server.settings import Settings
-from oakdata_server.storage import KeyRecord, Storage, StorageUnavailable
+from oakdata_server.storage import IngestRequest, KeyRecord, Storage, StorageUnavailable
 from oakdata_server.validation import (
     MESSAGE_TYPES,
     PUBLIC_KEY_TYPES,
@@ -60,6 +61,7 @@ class IngestEndpoint:
         self._storage = storage
         self._limits = limits
         self._refusals = refusals  # counted for the log; each is also in its request's answer
+        self._group_commit = GroupCommit(storage.ingest_many)
 
     async def preflight(self, request: Request) -> Response:
         headers = await self._cors_headers(request)
@@ -120,12 +122,9 @@ class IngestEndpoint:
                 document, record, body, request, received_at
             )
         self._spend(self._limits.events, record, len(valid) + len(rejected), "events")
-        result = await run_in_threadpool(
-            self._storage.ingest,
+        result = await self._group_commit.ingest(
             record.project_id,
-            [m for _, m in valid],
-            received_at,
-            record.kind == "secret",
+            IngestRequest([m for _, m in valid], received_at, record.kind == "secret"),
         )
         refused = [Rejection(valid[position][0], reason) for position, reason in result.refused]
         if refused:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from oakdata_server.storage.base import (
     EventCount,
     GroupView,
+    IngestRequest,
     IngestResult,
     KeyRecord,
     Position,
@@ -63,6 +64,7 @@ def open_storage(url: str, *, create: bool = False, durable: bool = True) -> Sto
 __all__ = [
     "EventCount",
     "GroupView",
+    "IngestRequest",
     "IngestResult",
     "KeyRecord",
     "Position",

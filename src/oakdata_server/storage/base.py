@@ -55,6 +55,15 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
+class IngestRequest:
+    """One request's valid messages, as `ingest_many` takes them."""
+
+    messages: Sequence[ValidMessage]
+    received_at: datetime
+    trusted: bool = True  # False for a public key: see Storage.ingest
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     id: int
     uuid: str
@@ -130,6 +139,13 @@ class Storage(Protocol):
     ) -> IngestResult:
         """Store new messages; with `trusted` False (a public key), refuse links between two
         identified persons and rank the properties set below those of a secret key."""
+        ...
+
+    def ingest_many(
+        self, project_id: int, requests: Sequence[IngestRequest]
+    ) -> list[IngestResult]:
+        """Several requests in one transaction, as if stored one after another, each
+        answered as if alone (group_commit.py): one commit for all, or none."""
         ...
 
     def timeline(

@@ -15,15 +15,17 @@ go one by one, under the project's advisory lock (_pg_persons.py), as do the per
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import psycopg
 
 from oakdata_server.keys import KeyKind
@@ -37,6 +39,7 @@ from oakdata_server.storage.base import (
     MAX_IDS_IN_TIMELINE,
     EventCount,
     GroupView,
+    IngestRequest,
     IngestResult,
     KeyRecord,
     Position,
@@ -49,6 +52,7 @@ from oakdata_server.storage.base import (
 from oakdata_server.storage.versioned import plain
 from oakdata_server.validation import ValidMessage, format_timestamp
 
+_ENCODE = msgspec.json.Encoder().encode
 POOL_SIZE = 8  # at most Starlette's thread pool's calls at once, and few of those in practice
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -153,7 +157,9 @@ class PostgresStorage:
         return self._keys("WHERE k.lookup_id = %s AND k.revoked_at IS NULL", (lookup_id,))
 
     def _keys(self, where: str, parameters: tuple[Any, ...]) -> list[KeyRecord]:
-        with self._transaction() as db:
+        # One statement, so no transaction around it: read on every request, and BEGIN and
+        # COMMIT would be two more round trips.
+        with self._connection() as db:
             rows = db.execute(
                 # `where` is one of our constant fragments; values are parameters.
                 "SELECT k.id, k.project_id, p.name, k.kind, k.lookup_id, k.key_hash, k.name,"  # noqa: S608
@@ -190,32 +196,64 @@ class PostgresStorage:
         received_at: datetime,
         trusted: bool = True,
     ) -> IngestResult:
-        received = format_timestamp(received_at)
-        accepted = duplicates = 0
-        refused: list[tuple[int, str]] = []
+        return self.ingest_many(project_id, [IngestRequest(messages, received_at, trusted)])[0]
+
+    def ingest_many(self, project_id: int, requests: Sequence[IngestRequest]) -> list[IngestResult]:
+        """The requests made only of captures first, all their captures in one run, then the
+        others one by one: an order in which they could have arrived, as they were sent at
+        the same time."""
+        results: dict[int, IngestResult] = {}
         with self._transaction() as db:
             # The lock first, before any row is claimed: taken after, it could wait on a
             # request that waits on one of our rows (a retry racing its original).
-            if _changes_persons(db, project_id, messages):
+            if _changes_persons(db, project_id, [m for r in requests for m in r.messages]):
                 persons.identity_lock(db, project_id)
-            for start, end in _runs(messages):
-                if messages[start].type == "capture":
-                    stored = self._store_captures(
-                        db, project_id, messages[start:end], received, trusted
+            plain = [n for n, r in enumerate(requests) if _all_captures(r.messages)]
+            captures = []
+            for n in plain:
+                received = format_timestamp(requests[n].received_at)
+                captures += [
+                    _Capture(m, received, requests[n].trusted) for m in requests[n].messages
+                ]
+            stored = iter(self._store_captures(db, project_id, captures))
+            for n in plain:
+                accepted = sum(next(stored) for _ in requests[n].messages)
+                results[n] = IngestResult(accepted, len(requests[n].messages) - accepted)
+            for n, request in enumerate(requests):
+                if n not in results:
+                    results[n] = self._ingest_request(db, project_id, request)
+        return [results[n] for n in range(len(requests))]
+
+    def _ingest_request(
+        self, db: psycopg.Connection[Any], project_id: int, request: IngestRequest
+    ) -> IngestResult:
+        """One request, in order: each run of captures at once, other messages one by one."""
+        messages, trusted = request.messages, request.trusted
+        received = format_timestamp(request.received_at)
+        accepted = duplicates = 0
+        refused: list[tuple[int, str]] = []
+        for start, end in _runs(messages):
+            if messages[start].type == "capture":
+                stored = sum(
+                    self._store_captures(
+                        db,
+                        project_id,
+                        [_Capture(m, received, trusted) for m in messages[start:end]],
                     )
-                    accepted += stored
-                    duplicates += end - start - stored
+                )
+                accepted += stored
+                duplicates += end - start - stored
+                continue
+            for position in range(start, end):
+                message = messages[position]
+                if not trusted and not _public_key_may(db, project_id, message):
+                    refused.append((position, REFUSED_LINK))
+                    continue  # not stored, so not remembered as seen either
+                if not _claim(db, project_id, [message], [received]):
+                    duplicates += 1
                     continue
-                for position in range(start, end):
-                    message = messages[position]
-                    if not trusted and not _public_key_may(db, project_id, message):
-                        refused.append((position, REFUSED_LINK))
-                        continue  # not stored, so not remembered as seen either
-                    if not _claim(db, project_id, [message], received):
-                        duplicates += 1
-                        continue
-                    accepted += 1
-                    _apply(db, project_id, message, trusted)
+                accepted += 1
+                _apply(db, project_id, message, trusted)
         return IngestResult(accepted, duplicates, tuple(refused))
 
     # reading
@@ -277,51 +315,68 @@ class PostgresStorage:
             return self._events.counts(db, project_id, since, bucket_seconds)
 
     def _store_captures(
-        self,
-        db: psycopg.Connection[Any],
-        project_id: int,
-        captures: Sequence[ValidMessage],
-        received: str,
-        trusted: bool,
-    ) -> int:
-        claimed = _claim(db, project_id, captures, received)
-        new: list[ValidMessage] = []
-        for message in captures:
-            if message.uuid in claimed:
-                claimed.discard(message.uuid)  # a uuid twice in a batch: stored once, the first
-                new.append(message)
+        self, db: psycopg.Connection[Any], project_id: int, captures: Sequence[_Capture]
+    ) -> list[bool]:
+        """Whether each capture was stored (False: a duplicate), all in a few statements."""
+        if not captures:
+            return []
+        claimed = _claim(
+            db, project_id, [c.message for c in captures], [c.received for c in captures]
+        )
+        stored = []
+        for c in captures:
+            stored.append(c.message.uuid in claimed)
+            claimed.discard(c.message.uuid)  # a uuid twice in a batch: stored once, the first
+        new = list(itertools.compress(captures, stored))
         if not new:
-            return 0
-        persons.ensure_persons(db, project_id, {m.distinct_id.encode() for m in new})
-        for m in new:
-            if m.changes_person:  # $set, $set_once, $unset carried by the event
-                person_id = persons.person_of(db, project_id, m.distinct_id.encode())
+            return stored
+        persons.ensure_persons(db, project_id, {c.message.distinct_id.encode() for c in new})
+        for c in new:
+            if c.message.changes_person:  # $set, $set_once, $unset carried by the event
+                person_id = persons.person_of(db, project_id, c.message.distinct_id.encode())
                 if person_id is not None:
-                    persons.change_person_properties(db, person_id, m, trusted)
-        # Ids drawn while another transaction draws are not consecutive: each is fetched.
-        ids = db.execute(
-            "SELECT nextval('events_id_seq') FROM generate_series(1, %s)", (len(new),)
-        ).fetchall()
+                    persons.change_person_properties(db, person_id, c.message, c.trusted)
+        # Ids drawn while another transaction draws are not consecutive: each is fetched,
+        # as one text (a row each would cost more to read than to draw).
+        ids = map(
+            int,
+            _scalar(
+                db,
+                "SELECT string_agg(nextval('events_id_seq')::text, ',')"
+                " FROM generate_series(1, %s)",
+                (len(new),),
+            ).split(","),
+        )
         self._events.write(
             db,
             [
                 EventRow(
                     event_id,
                     project_id,
-                    m.uuid,
-                    m.distinct_id,
-                    m.event,
-                    m.timestamp,
-                    m.client_timestamp,
-                    received,
-                    m.properties_json,
-                    json.dumps(m.groups, ensure_ascii=False),
-                    m.groups,
+                    c.message.uuid,
+                    c.message.distinct_id,
+                    c.message.event,
+                    c.message.timestamp,
+                    c.message.client_timestamp,
+                    c.received,
+                    c.message.properties_json,
+                    _ENCODE(c.message.groups).decode() if c.message.groups else "{}",
+                    c.message.groups,
                 )
-                for (event_id,), m in zip(ids, new, strict=True)
+                for event_id, c in zip(ids, new, strict=True)
             ],
         )
-        return len(new)
+        return stored
+
+
+class _Capture(NamedTuple):
+    message: ValidMessage
+    received: str  # when its request arrived, as stored
+    trusted: bool
+
+
+def _all_captures(messages: Sequence[ValidMessage]) -> bool:
+    return all(m.type == "capture" for m in messages)
 
 
 def _runs(messages: Sequence[ValidMessage]) -> Iterator[tuple[int, int]]:
@@ -339,14 +394,22 @@ def _claim(
     db: psycopg.Connection[Any],
     project_id: int,
     messages: Sequence[ValidMessage],
-    received: str,
+    received: Sequence[str],
 ) -> set[str]:
     """The uuids of `messages` not seen before, now remembered as seen."""
+    # Sent as three comma-separated texts, not arrays: psycopg builds an array parameter in
+    # Python, element by element, which cost more than the insert (bench/engines.py). No
+    # value can hold a comma: uuids, types and timestamps were validated.
     rows = db.execute(
         "INSERT INTO messages (project_id, uuid, type, received_at)"
-        " SELECT %s, u, t, %s FROM unnest(%s::text[], %s::text[]) AS m(u, t)"
-        " ON CONFLICT DO NOTHING RETURNING uuid",
-        (project_id, received, [m.uuid for m in messages], [m.type for m in messages]),
+        " SELECT %s, u, t, r FROM unnest(string_to_array(%s, ','), string_to_array(%s, ','),"
+        " string_to_array(%s, ',')) AS m(u, t, r) ON CONFLICT DO NOTHING RETURNING uuid",
+        (
+            project_id,
+            ",".join([m.uuid for m in messages]),
+            ",".join([m.type for m in messages]),
+            ",".join(received),
+        ),
     ).fetchall()
     return {row[0] for row in rows}
 

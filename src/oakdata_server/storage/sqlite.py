@@ -29,6 +29,7 @@ from oakdata_server.storage.base import (
     MAX_PAGE_BYTES,
     EventCount,
     GroupView,
+    IngestRequest,
     IngestResult,
     KeyRecord,
     Position,
@@ -182,25 +183,13 @@ class SQLiteStorage:
         received_at: datetime,
         trusted: bool = True,
     ) -> IngestResult:
-        received = format_timestamp(received_at)
-        accepted = duplicates = 0
-        refused: list[tuple[int, str]] = []
+        return self.ingest_many(project_id, [IngestRequest(messages, received_at, trusted)])[0]
+
+    def ingest_many(
+        self, project_id: int, requests: Sequence[IngestRequest]
+    ) -> list[IngestResult]:
         with self._write() as db:
-            for position, message in enumerate(messages):
-                if not trusted and not _public_key_may(db, project_id, message):
-                    refused.append((position, persons.REFUSED_LINK))
-                    continue  # not stored, so not remembered as seen either
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO messages (project_id, uuid, type, received_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (project_id, message.uuid, message.type, received),
-                )
-                if cursor.rowcount == 0:
-                    duplicates += 1
-                    continue
-                accepted += 1
-                _apply(db, project_id, message, received, trusted)
-        return IngestResult(accepted, duplicates, tuple(refused))
+            return [_ingest_request(db, project_id, request) for request in requests]
 
     # reading
 
@@ -290,6 +279,29 @@ def _public_key_may(db: sqlite3.Connection, project_id: int, message: ValidMessa
     return True
 
 
+def _ingest_request(
+    db: sqlite3.Connection, project_id: int, request: IngestRequest
+) -> IngestResult:
+    received = format_timestamp(request.received_at)
+    accepted = duplicates = 0
+    refused: list[tuple[int, str]] = []
+    for position, message in enumerate(request.messages):
+        if not request.trusted and not _public_key_may(db, project_id, message):
+            refused.append((position, persons.REFUSED_LINK))
+            continue  # not stored, so not remembered as seen either
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO messages (project_id, uuid, type, received_at)"
+            " VALUES (?, ?, ?, ?)",
+            (project_id, message.uuid, message.type, received),
+        )
+        if cursor.rowcount == 0:
+            duplicates += 1
+            continue
+        accepted += 1
+        _apply(db, project_id, message, received, request.trusted)
+    return IngestResult(accepted, duplicates, tuple(refused))
+
+
 def _apply(
     db: sqlite3.Connection, project_id: int, message: ValidMessage, received: str, trusted: bool
 ) -> None:
@@ -313,14 +325,15 @@ def _apply(
                 json.dumps(message.groups, ensure_ascii=False),
             ),
         )
-        db.executemany(
-            "INSERT OR IGNORE INTO event_groups (event_id, project_id, group_type, group_key,"
-            " timestamp) VALUES (?, ?, ?, ?, ?)",
-            [
-                (cursor.lastrowid, project_id, t, k, message.timestamp)
-                for t, k in message.groups.items()
-            ],
-        )
+        if message.groups:
+            db.executemany(
+                "INSERT OR IGNORE INTO event_groups (event_id, project_id, group_type,"
+                " group_key, timestamp) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (cursor.lastrowid, project_id, t, k, message.timestamp)
+                    for t, k in message.groups.items()
+                ],
+            )
     elif message.type == "identify":
         person_id = persons.ensure_person(db, project_id, message.distinct_id)
         persons.change_person_properties(db, person_id, message, trusted)

@@ -23,23 +23,24 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from oakdata._ids import new_ids
 from oakdata_server.keys import generate_key, hash_key, lookup_id
 from oakdata_server.storage import open_storage
 
 
 def make_batches(events: int, batch_size: int) -> list[list[dict[str, Any]]]:
+    """The SDK's shape: its time-ordered UUIDv7 ids (as oak.js's), 1,000 users."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     messages = [
         {
             "type": "capture",
-            "uuid": str(uuid.uuid4()),
+            "uuid": new_ids()[0],
             "timestamp": stamp,
             "distinct_id": f"user-{i % 1000}",
             "event": "page_viewed",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -92,6 +93,51 @@ def _clickhouse(url: str, sql: str, parameters: tuple[Any, ...] = ()) -> list[tu
     finally:
         events.close()
     return [tuple(row) for row in json.loads(text)["data"]] if returns_rows else []
+
+
+class ChdbTransport:
+    """ClickHouseEvents' statements run on chdb: the current ClickHouse, in this process.
+
+    The same statements as over HTTP, in the same database; an INSERT's data follows its
+    statement, as ClickHouse's own client sends it. Output is TabSeparated unless the
+    statement names a FORMAT, as over HTTP. One statement at a time: the server's threads
+    share the session."""
+
+    def __init__(self, directory: Path, database: str = "oak") -> None:
+        chdb_session = _import_chdb()
+        self._session = chdb_session.Session(str(directory))
+        self._lock = threading.Lock()
+        self.version = self.query("SELECT version()").strip()
+        self.query(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self.query(f"USE {database}")
+
+    def query(self, sql: str, body: bytes = b"") -> str:
+        from oakdata_server.storage.base import StorageUnavailable
+
+        statement = sql + "\n" + body.decode() if body else sql
+        with self._lock:
+            try:
+                result = self._session.query(statement, "TabSeparated")
+            except Exception as error:  # chdb's own error type, whatever the release
+                # ClickHouse's message, which may quote the statement: fine in a test,
+                # where it says what a current ClickHouse refuses.
+                raise StorageUnavailable(f"chdb refused a statement: {error}") from None
+        return bytes(result.bytes()).decode()
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _import_chdb() -> Any:
+    """chdb's session module, or a skip (a failure with OAK_REQUIRE_SERVICES=1)."""
+    try:
+        from chdb import session
+    except ImportError:
+        reason = "chdb is not installed: no current ClickHouse to test on (the test extra)"
+        if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+            pytest.fail(f"{REQUIRE_SERVICES_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    return session
 
 
 def engine_of(url: str) -> str:

@@ -57,8 +57,12 @@ def create_key(storage: Storage, kind: str, origins: tuple[str, ...] = ()) -> st
     return key
 
 
-def start_server(db_path: Path | str, **settings: Any) -> tuple[ServerThread, RunningServer]:
-    storage = open_storage(str(db_path), create=True)
+def start_server(
+    db_path: Path | str, storage: Storage | None = None, **settings: Any
+) -> tuple[ServerThread, RunningServer]:
+    """A server on the database at `db_path`, or on `storage` when given (opened elsewhere,
+    as the current ClickHouse in-process of tests/engines.py)."""
+    storage = storage or open_storage(str(db_path), create=True)
     settings.setdefault("admin_token", ADMIN_TOKEN)
     settings.setdefault("rate_limit_per_second", 0)  # limits are tested on their own server
     config = Settings(db_path=str(db_path), **settings)

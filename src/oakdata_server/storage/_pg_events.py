@@ -56,9 +56,12 @@ class PostgresEvents:
     ) -> tuple[list[StoredEvent], Position | None]:
         position, at = _after(after)
         # Per id, the first rows in index order, then merged: a join of the whole person
-        # would sort all its events for each page (45 ms for 100,000 events). The inner
-        # ORDER BY names every index column so that the index is used even before ANALYZE
-        # has seen a table's new rows (it chose a bitmap scan and a sort, 44 ms).
+        # would sort all its events for each page (45 ms for 100,000 events). Until ANALYZE
+        # has seen an id's rows the planner guesses a few per id and reads them all with a
+        # bitmap scan and a sort (30-70 ms for 100,000 events, whatever the ORDER BY says);
+        # without bitmap scans, the index read in order is its cheapest plan whatever the
+        # statistics. SET LOCAL ends with this read's transaction.
+        db.execute("SET LOCAL enable_bitmapscan = off")
         return _page(
             db,
             f"SELECT {_COLUMNS} FROM person_ids p CROSS JOIN LATERAL ("  # noqa: S608

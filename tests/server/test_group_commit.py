@@ -77,15 +77,29 @@ def test_requests_that_arrive_together_are_stored_in_one_call() -> None:
 
 def test_a_group_holds_at_most_max_messages_and_keeps_arrival_order() -> None:
     store = Recorder()
-    asyncio.run(ingest_all(GroupCommit(store, max_messages=4), sizes(2, 2, 3, 1, 5)))
+    commit = GroupCommit(store, max_messages=4, stores=1)
+    asyncio.run(ingest_all(commit, sizes(2, 2, 3, 1, 5)))
     assert store.groups == [[2, 2], [3, 1], [5]]
+
+
+def test_a_second_group_is_stored_while_the_first_waits_on_the_database() -> None:
+    # Each store waits until two are running: with one store at a time this would time out.
+    both = threading.Barrier(2, timeout=10)
+
+    def store(project_id: int, requests: Sequence[IngestRequest]) -> list[IngestResult]:
+        both.wait()
+        return [IngestResult(len(r.messages), 0) for r in requests]
+
+    commit = GroupCommit(store, max_messages=2, stores=2)
+    results = asyncio.run(ingest_all(commit, sizes(2, 2)))
+    assert results == [IngestResult(2, 0), IngestResult(2, 0)]
 
 
 def test_a_request_the_engine_refuses_fails_alone() -> None:
     store = Recorder()
     requests = sizes(1, 1)
     requests.insert(1, request(message(event="poison")))
-    results = asyncio.run(ingest_all(GroupCommit(store), requests))
+    results = asyncio.run(ingest_all(GroupCommit(store, stores=1), requests))
     assert results[0] == IngestResult(1, 0)
     assert results[2] == IngestResult(1, 0)
     assert isinstance(results[1], ValueError)

@@ -1,17 +1,25 @@
 """Every storage engine in one run: events/s stored through HTTP next to the engine's own
-raw insert of the same rows, and a timeline page read through HTTP.
+raw insert of the same rows, the CPU each process spent per event, the SDK driving the
+server, and a timeline page read through HTTP.
 
-    PYTHONPATH=src python bench/engines.py [--events 100000] [--batch 1000] [--workers 2]
+    PYTHONPATH=src:bench python bench/engines.py [--events 1000000] [--batch 1000]
+        [--workers 2] [--clients 32] [--sdk-events 200000] [--sdk-processes 2]
         [--postgres URL]     # default $OAK_TEST_POSTGRES_URL; a database is made and dropped
         [--clickhouse URL]   # default $OAK_TEST_CLICKHOUSE_URL; likewise
-    # --events 1000000 for the full-size run (tens of minutes on a shared 2-core machine)
+        [--engines sqlite,postgresql,clickhouse]
 
-Through HTTP: `oakdata serve --workers N` as its own processes, pre-built gzip bodies sent
-by as many client threads as workers, the SDK's own shape (1,000 captures per request, 1,000
-distinct ids). Raw: the same rows inserted by the engine's fastest plain path in one
-transaction per batch (sqlite3 executemany; PostgreSQL COPY), the dedupe rows included; for
+Through HTTP: `oakdata serve --workers N` as its own processes; pre-built gzip bodies in the
+SDK's shape (1,000 captures per request, UUIDv7 ids, 1,000 distinct ids) sent over
+`--clients` kept-alive connections at once, as many app servers would. The rate is given for
+each tenth of the events too, to show whether it holds as the store grows; the CPU per event
+of the server, the database servers and the senders is read from /proc over the same span.
+Raw: the same rows inserted by the engine's fastest plain path, one transaction per batch
+of 1,000 as sent (sqlite3 executemany; PostgreSQL COPY), the dedupe rows included; for
 ClickHouse, one JSONEachRow insert of the events per batch (its dedupe is in PostgreSQL).
-Then 100,000 events of one person and the first page of 100 of its timeline through HTTP.
+The server groups concurrent requests into one transaction (group_commit.py), so it can
+beat the raw insert. Then `--sdk-processes` processes, each an OakClient capturing as fast
+as it can (on_queue_full="block"), send `--sdk-events` events in all. Last, 100,000 events of
+one person and the first page of 100 of its timeline through HTTP (median of 20 reads).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import argparse
 import gzip
 import http.client
 import json
+import multiprocessing
 import os
 import sqlite3
 import statistics
@@ -37,14 +46,17 @@ from typing import Any
 
 import httpx
 
+import proccpu
 from ingest import free_port, make_batches, new_database, wait_until_serving
+from proccpu import CpuMeter
 
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 PERSON_EVENTS = 100_000
 
 
 @contextmanager
-def serving(url: str, workers: int) -> Iterator[str]:
+def serving(url: str, workers: int) -> Iterator[tuple[str, int]]:
+    """(the server's URL, its process id) while `oakdata serve` runs on `url`."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME")}
     process = subprocess.Popen(
@@ -67,7 +79,7 @@ def serving(url: str, workers: int) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(base, process)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -256,20 +268,89 @@ def run_engine(
     batches: list[list[dict[str, Any]]],
 ) -> None:
     bodies = bodies_of(batches)
+    print(name, flush=True)
     with make_url("http") as url:
         key = new_database(url)
-        with serving(url, args.workers) as base:
-            http_seconds = post_all(base, key, bodies, max(args.workers, 2))
+        with serving(url, args.workers) as (base, pid):
+            meter = CpuMeter(
+                {
+                    "server": proccpu.tree(pid),
+                    "PostgreSQL": proccpu.named("postgres", "/usr/lib/postgresql"),
+                    "ClickHouse": proccpu.named("/usr/sbin/clickhouse-server", "clickhouse"),
+                    "senders": lambda p, _c: p == os.getpid(),
+                }
+            )
+            tenth = max(1, len(bodies) // 10)
+            meter.start()
+            slices = [
+                post_all(base, key, bodies[i : i + tenth], args.clients)
+                for i in range(0, len(bodies), tenth)
+            ]
+            cpu = meter.stop()
+            http_seconds = sum(slices)
+            sdk_rate = sdk_events_per_second(base, key, args.sdk_events, args.sdk_processes)
             page_ms = timeline_page_ms(base, key, args.batch)
     with make_url("raw") as url:
         new_database(url)
         raw_seconds = raw(url, batches)
     http_rate, raw_rate = args.events / http_seconds, args.events / raw_seconds
-    print(f"{name}")
-    print(f"  through HTTP, {args.workers} worker(s):   {http_rate:>10,.0f} events/s stored")
+    rates = [min(tenth, len(bodies) - n * tenth) * args.batch / t for n, t in enumerate(slices)]
+    spent = ", ".join(f"{k} {v / args.events * 1e6:.1f}" for k, v in cpu.items() if v > 0)
+    print(f"  through HTTP, {args.workers} workers, {args.clients} connections:")
+    print(f"    {http_rate:>10,.0f} events/s stored")
+    print(f"    by tenths: {' '.join(f'{r / 1000:.0f}k' for r in rates)}")
+    print(f"    CPU per event, µs: {spent}")
     print(f"  raw engine insert, same rows:    {raw_rate:>10,.0f} events/s")
     print(f"  ratio HTTP / raw:                {http_rate / raw_rate:>10.2f}")
+    print(f"  the SDK driving it ({args.sdk_processes} processes): {sdk_rate:>10,.0f} events/s")
     print(f"  timeline page of 100 of a {PERSON_EVENTS:,}-event person: {page_ms:.1f} ms")
+
+
+def sdk_events_per_second(base: str, key: str, events: int, processes: int) -> float:
+    """Events/s from the first capture until every process's shutdown() returned with all
+    of its events delivered."""
+    context = multiprocessing.get_context("spawn")
+    ready, go = context.Barrier(processes + 1), context.Event()
+    results = context.Queue()
+    workers = [
+        context.Process(
+            target=_sdk_process, args=(base, key, events // processes, n, ready, go, results)
+        )
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    ready.wait(timeout=120)
+    started = time.perf_counter()
+    go.set()
+    outcomes = [results.get(timeout=600) for _ in workers]
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join(timeout=60)
+    if not all(delivered == events // processes for delivered in outcomes):
+        raise RuntimeError(f"the SDK did not deliver every event: {outcomes}")
+    return (events // processes) * processes / elapsed
+
+
+def _sdk_process(
+    base: str, key: str, events: int, n: int, ready: Any, go: Any, results: Any
+) -> None:
+    import oakdata
+
+    client = oakdata.OakClient(
+        secret_key=key,
+        host=base,
+        flush_at=1000,
+        max_queue_size=100_000,
+        on_queue_full="block",
+        request_timeout=60.0,
+    )
+    ready.wait(timeout=120)
+    go.wait(timeout=120)
+    for i in range(events):
+        client.capture(f"sdk-{n}-{i % 1000}", "page_viewed", {"path": f"/docs/{i % 50}"})
+    client.shutdown(timeout=300)
+    results.put(client.stats().delivered)
 
 
 def main() -> None:
@@ -277,19 +358,27 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--sdk-events", type=int, default=200_000)
+    parser.add_argument("--sdk-processes", type=int, default=2)
+    parser.add_argument("--engines", default="sqlite,postgresql,clickhouse")
     parser.add_argument("--postgres", default=os.environ.get("OAK_TEST_POSTGRES_URL"))
     parser.add_argument("--clickhouse", default=os.environ.get("OAK_TEST_CLICKHOUSE_URL"))
     args = parser.parse_args()
+    engines = args.engines.split(",")
     batches = make_batches(args.events, args.batch)
     print(f"{args.events:,} events in batches of {args.batch}, durable commits, one run")
-    with tempfile.TemporaryDirectory(prefix="oakdata-bench-") as directory:
+    if "sqlite" in engines:
+        with tempfile.TemporaryDirectory(prefix="oakdata-bench-") as directory:
 
-        @contextmanager
-        def sqlite_file(label: str) -> Iterator[str]:
-            yield str(Path(directory) / f"{label}.db")
+            @contextmanager
+            def sqlite_file(label: str) -> Iterator[str]:
+                yield str(Path(directory) / f"{label}.db")
 
-        run_engine("SQLite", sqlite_file, raw_sqlite, args, batches)
-    if args.postgres:
+            run_engine("SQLite", sqlite_file, raw_sqlite, args, batches)
+    if "postgresql" not in engines:
+        pass
+    elif args.postgres:
         run_engine(
             "PostgreSQL",
             lambda _label: postgres_database(args.postgres),
@@ -299,7 +388,9 @@ def main() -> None:
         )
     else:
         print("PostgreSQL: skipped (no --postgres and no $OAK_TEST_POSTGRES_URL)")
-    if args.clickhouse and args.postgres:
+    if "clickhouse" not in engines:
+        pass
+    elif args.clickhouse and args.postgres:
         run_engine(
             "ClickHouse events, PostgreSQL identity",
             lambda _label: clickhouse_database(args.clickhouse, args.postgres),

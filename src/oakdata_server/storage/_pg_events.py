@@ -105,9 +105,7 @@ class PostgresEvents:
         )
         return [stored_event(r) for r in _decoded(cursor)]
 
-    def counts(
-        self, db: Any, project_id: int, since: str, bucket_seconds: int
-    ) -> list[EventCount]:
+    def counts(self, db: Any, project_id: int, since: str, bucket_seconds: int) -> list[EventCount]:
         # Timestamps are fixed-width UTC text, so `>=` on the text is `>=` in time; the bucket
         # is exact (extract gives a numeric), where SQLite's julianday is a float.
         rows = db.execute(

@@ -141,9 +141,7 @@ class Storage(Protocol):
         identified persons and rank the properties set below those of a secret key."""
         ...
 
-    def ingest_many(
-        self, project_id: int, requests: Sequence[IngestRequest]
-    ) -> list[IngestResult]:
+    def ingest_many(self, project_id: int, requests: Sequence[IngestRequest]) -> list[IngestResult]:
         """Several requests in one transaction, as if stored one after another, each
         answered as if alone (group_commit.py): one commit for all, or none."""
         ...

@@ -306,9 +306,7 @@ class ClickHouseEvents:
                 return [stored_event(r) for r in fresh[:limit]]
             wanted += len(rows) - len(fresh)
 
-    def counts(
-        self, db: Any, project_id: int, since: str, bucket_seconds: int
-    ) -> list[EventCount]:
+    def counts(self, db: Any, project_id: int, since: str, bucket_seconds: int) -> list[EventCount]:
         # uniqExact(uuid): a row stored twice (see the module's docstring) counts once.
         start = parse_timestamp(since)
         if start is None:

@@ -4,17 +4,15 @@ A small pool of connections, one per concurrent call (ingest and reads run in St
 thread pool), each call one transaction. A 2xx means committed: PostgreSQL's own commit,
 with synchronous_commit as the server has it (on by default).
 
-Ingest keeps the order of the messages in a request, as SQLite's loop does, but a run of
-captures is stored in a few statements whatever its length: its uuids claimed in `messages`
-at once (ON CONFLICT DO NOTHING, the exactly-once rule), persons made for the ids that have
-none, and the events written with COPY. Identify, alias and group_identify change persons and
-go one by one, under the project's advisory lock (_pg_persons.py), as do the person operators
-($set, $set_once, $unset) a capture carries: they merge the same in any order
-(storage/versioned.py), so applying them after the run is written equals applying each in turn.
+Ingest stores requests in the order _plan.py gives. A run of captures takes a few statements
+whatever its length: its uuids claimed in `messages` at once (ON CONFLICT DO NOTHING, the
+exactly-once rule), persons made for the ids that have none, and the events written with
+COPY. Whatever changes persons runs under the project's advisory lock (_pg_persons.py).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import queue
@@ -22,17 +20,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import msgspec
 import psycopg
 
 from oakdata_server.keys import KeyKind
 from oakdata_server.storage import _pg_persons as persons
-from oakdata_server.storage._events import EventRow, EventStore
+from oakdata_server.storage._events import EventStore
 from oakdata_server.storage._pg_events import PostgresEvents
 from oakdata_server.storage._pg_schema import migrate
+from oakdata_server.storage._plan import Capture, event_row, first_sightings, store_requests
 from oakdata_server.storage._sqlite_persons import REFUSED_LINK
 from oakdata_server.storage._sqlite_persons import _load_versioned as load_versioned
 from oakdata_server.storage.base import (
@@ -52,7 +50,6 @@ from oakdata_server.storage.base import (
 from oakdata_server.storage.versioned import plain
 from oakdata_server.validation import ValidMessage, format_timestamp
 
-_ENCODE = msgspec.json.Encoder().encode
 POOL_SIZE = 8  # at most Starlette's thread pool's calls at once, and few of those in practice
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -199,62 +196,16 @@ class PostgresStorage:
         return self.ingest_many(project_id, [IngestRequest(messages, received_at, trusted)])[0]
 
     def ingest_many(self, project_id: int, requests: Sequence[IngestRequest]) -> list[IngestResult]:
-        """The requests made only of captures first, all their captures in one run, then the
-        others one by one: an order in which they could have arrived, as they were sent at
-        the same time."""
-        results: dict[int, IngestResult] = {}
         with self._transaction() as db:
             # The lock first, before any row is claimed: taken after, it could wait on a
             # request that waits on one of our rows (a retry racing its original).
             if _changes_persons(db, project_id, [m for r in requests for m in r.messages]):
                 persons.identity_lock(db, project_id)
-            plain = [n for n, r in enumerate(requests) if _all_captures(r.messages)]
-            captures = []
-            for n in plain:
-                received = format_timestamp(requests[n].received_at)
-                captures += [
-                    _Capture(m, received, requests[n].trusted) for m in requests[n].messages
-                ]
-            stored = iter(self._store_captures(db, project_id, captures))
-            for n in plain:
-                accepted = sum(next(stored) for _ in requests[n].messages)
-                results[n] = IngestResult(accepted, len(requests[n].messages) - accepted)
-            for n, request in enumerate(requests):
-                if n not in results:
-                    results[n] = self._ingest_request(db, project_id, request)
-        return [results[n] for n in range(len(requests))]
-
-    def _ingest_request(
-        self, db: psycopg.Connection[Any], project_id: int, request: IngestRequest
-    ) -> IngestResult:
-        """One request, in order: each run of captures at once, other messages one by one."""
-        messages, trusted = request.messages, request.trusted
-        received = format_timestamp(request.received_at)
-        accepted = duplicates = 0
-        refused: list[tuple[int, str]] = []
-        for start, end in _runs(messages):
-            if messages[start].type == "capture":
-                stored = sum(
-                    self._store_captures(
-                        db,
-                        project_id,
-                        [_Capture(m, received, trusted) for m in messages[start:end]],
-                    )
-                )
-                accepted += stored
-                duplicates += end - start - stored
-                continue
-            for position in range(start, end):
-                message = messages[position]
-                if not trusted and not _public_key_may(db, project_id, message):
-                    refused.append((position, REFUSED_LINK))
-                    continue  # not stored, so not remembered as seen either
-                if not _claim(db, project_id, [message], [received]):
-                    duplicates += 1
-                    continue
-                accepted += 1
-                _apply(db, project_id, message, trusted)
-        return IngestResult(accepted, duplicates, tuple(refused))
+            return store_requests(
+                requests,
+                functools.partial(self._store_captures, db, project_id),
+                functools.partial(_store_other, db, project_id),
+            )
 
     # reading
 
@@ -315,18 +266,13 @@ class PostgresStorage:
             return self._events.counts(db, project_id, since, bucket_seconds)
 
     def _store_captures(
-        self, db: psycopg.Connection[Any], project_id: int, captures: Sequence[_Capture]
+        self, db: psycopg.Connection[Any], project_id: int, captures: Sequence[Capture]
     ) -> list[bool]:
         """Whether each capture was stored (False: a duplicate), all in a few statements."""
-        if not captures:
-            return []
         claimed = _claim(
             db, project_id, [c.message for c in captures], [c.received for c in captures]
         )
-        stored = []
-        for c in captures:
-            stored.append(c.message.uuid in claimed)
-            claimed.discard(c.message.uuid)  # a uuid twice in a batch: stored once, the first
+        stored = first_sightings(captures, {c.message.uuid for c in captures} - claimed)
         new = list(itertools.compress(captures, stored))
         if not new:
             return stored
@@ -347,47 +293,8 @@ class PostgresStorage:
                 (len(new),),
             ).split(","),
         )
-        self._events.write(
-            db,
-            [
-                EventRow(
-                    event_id,
-                    project_id,
-                    c.message.uuid,
-                    c.message.distinct_id,
-                    c.message.event,
-                    c.message.timestamp,
-                    c.message.client_timestamp,
-                    c.received,
-                    c.message.properties_json,
-                    _ENCODE(c.message.groups).decode() if c.message.groups else "{}",
-                    c.message.groups,
-                )
-                for event_id, c in zip(ids, new, strict=True)
-            ],
-        )
+        self._events.write(db, [event_row(i, project_id, c) for i, c in zip(ids, new, strict=True)])
         return stored
-
-
-class _Capture(NamedTuple):
-    message: ValidMessage
-    received: str  # when its request arrived, as stored
-    trusted: bool
-
-
-def _all_captures(messages: Sequence[ValidMessage]) -> bool:
-    return all(m.type == "capture" for m in messages)
-
-
-def _runs(messages: Sequence[ValidMessage]) -> Iterator[tuple[int, int]]:
-    """(start, end) of each run of captures and of each run of other messages, in order."""
-    start = 0
-    for position in range(1, len(messages) + 1):
-        if position == len(messages) or (
-            (messages[position].type == "capture") != (messages[start].type == "capture")
-        ):
-            yield start, position
-            start = position
 
 
 def _claim(
@@ -428,6 +335,21 @@ def _changes_persons(
         (project_id, distinct_ids),
     )
     return int(known) < len(distinct_ids)
+
+
+def _store_other(
+    db: psycopg.Connection[Any],
+    project_id: int,
+    message: ValidMessage,
+    received: str,
+    trusted: bool,
+) -> bool | str:
+    if not trusted and not _public_key_may(db, project_id, message):
+        return REFUSED_LINK
+    if not _claim(db, project_id, [message], [received]):
+        return False
+    _apply(db, project_id, message, trusted)
+    return True
 
 
 def _public_key_may(db: psycopg.Connection[Any], project_id: int, message: ValidMessage) -> bool:

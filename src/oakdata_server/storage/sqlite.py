@@ -12,6 +12,7 @@ survives the process dying but not the machine. docs/reliability.md says what a 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -24,6 +25,8 @@ from typing import Any
 from oakdata_server.json_values import load_stored
 from oakdata_server.keys import KeyKind
 from oakdata_server.storage import _sqlite_persons as persons
+from oakdata_server.storage._plan import store_requests
+from oakdata_server.storage._sqlite_ingest import store_captures, store_other
 from oakdata_server.storage.base import (
     MAX_IDS_IN_TIMELINE,
     MAX_PAGE_BYTES,
@@ -185,11 +188,13 @@ class SQLiteStorage:
     ) -> IngestResult:
         return self.ingest_many(project_id, [IngestRequest(messages, received_at, trusted)])[0]
 
-    def ingest_many(
-        self, project_id: int, requests: Sequence[IngestRequest]
-    ) -> list[IngestResult]:
+    def ingest_many(self, project_id: int, requests: Sequence[IngestRequest]) -> list[IngestResult]:
         with self._write() as db:
-            return [_ingest_request(db, project_id, request) for request in requests]
+            return store_requests(
+                requests,
+                functools.partial(store_captures, db, project_id),
+                functools.partial(store_other, db, project_id),
+            )
 
     # reading
 
@@ -269,85 +274,6 @@ class SQLiteStorage:
                 (since, bucket_seconds, project_id, since),
             ).fetchall()
         return [EventCount(event, bucket, count) for event, bucket, count in rows]
-
-
-def _public_key_may(db: sqlite3.Connection, project_id: int, message: ValidMessage) -> bool:
-    if message.type == "alias":
-        return persons.may_link(db, project_id, message.distinct_id, message.alias)
-    if message.type == "identify" and message.anon_distinct_id:
-        return persons.may_link(db, project_id, message.distinct_id, message.anon_distinct_id)
-    return True
-
-
-def _ingest_request(
-    db: sqlite3.Connection, project_id: int, request: IngestRequest
-) -> IngestResult:
-    received = format_timestamp(request.received_at)
-    accepted = duplicates = 0
-    refused: list[tuple[int, str]] = []
-    for position, message in enumerate(request.messages):
-        if not request.trusted and not _public_key_may(db, project_id, message):
-            refused.append((position, persons.REFUSED_LINK))
-            continue  # not stored, so not remembered as seen either
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO messages (project_id, uuid, type, received_at)"
-            " VALUES (?, ?, ?, ?)",
-            (project_id, message.uuid, message.type, received),
-        )
-        if cursor.rowcount == 0:
-            duplicates += 1
-            continue
-        accepted += 1
-        _apply(db, project_id, message, received, request.trusted)
-    return IngestResult(accepted, duplicates, tuple(refused))
-
-
-def _apply(
-    db: sqlite3.Connection, project_id: int, message: ValidMessage, received: str, trusted: bool
-) -> None:
-    if message.type == "capture":
-        person_id = persons.ensure_person(db, project_id, message.distinct_id)
-        if message.changes_person:  # $set, $set_once, $unset carried by the event
-            persons.change_person_properties(db, person_id, message, trusted)
-        cursor = db.execute(
-            "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
-            " client_timestamp, received_at, properties, groups)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                project_id,
-                message.uuid,
-                message.distinct_id,
-                message.event,
-                message.timestamp,
-                message.client_timestamp,
-                received,
-                message.properties_json,
-                json.dumps(message.groups, ensure_ascii=False),
-            ),
-        )
-        if message.groups:
-            db.executemany(
-                "INSERT OR IGNORE INTO event_groups (event_id, project_id, group_type,"
-                " group_key, timestamp) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (cursor.lastrowid, project_id, t, k, message.timestamp)
-                    for t, k in message.groups.items()
-                ],
-            )
-    elif message.type == "identify":
-        person_id = persons.ensure_person(db, project_id, message.distinct_id)
-        persons.change_person_properties(db, person_id, message, trusted)
-        persons.mark_identified(db, project_id, message.distinct_id)
-        if message.anon_distinct_id:
-            persons.merge(db, project_id, message.distinct_id, message.anon_distinct_id)
-            if trusted:
-                persons.mark_identified(db, project_id, message.anon_distinct_id)
-    elif message.type == "alias":
-        persons.merge(db, project_id, message.distinct_id, message.alias)
-        if trusted:
-            persons.mark_identified(db, project_id, message.distinct_id, message.alias)
-    else:
-        persons.set_group_properties(db, project_id, message)
 
 
 def _page(

@@ -32,8 +32,6 @@ import multiprocessing
 import os
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,42 +45,11 @@ from typing import Any
 import httpx
 
 import proccpu
-from ingest import free_port, make_batches, new_database, wait_until_serving
+from ingest import make_batches, new_database
 from proccpu import CpuMeter
+from serving import ADMIN_TOKEN, serving
 
-ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 PERSON_EVENTS = 100_000
-
-
-@contextmanager
-def serving(url: str, workers: int) -> Iterator[tuple[str, int]]:
-    """(the server's URL, its process id) while `oakdata serve` runs on `url`."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "oakdata_server.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--database",
-            url,
-            "--workers",
-            str(workers),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**env, "OAK_SERVER_RATE_LIMIT_PER_SECOND": "0", "OAK_SERVER_ADMIN_TOKEN": ADMIN_TOKEN},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, process)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def post_all(base: str, key: str, bodies: list[bytes], clients: int) -> float:

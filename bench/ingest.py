@@ -16,11 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -32,6 +28,7 @@ import httpx
 from oakdata._ids import new_ids
 from oakdata_server.keys import generate_key, hash_key, lookup_id
 from oakdata_server.storage import open_storage
+from serving import serving
 
 
 def make_batches(events: int, batch_size: int) -> list[list[dict[str, Any]]]:
@@ -51,25 +48,6 @@ def make_batches(events: int, batch_size: int) -> list[list[dict[str, Any]]]:
     return [messages[i : i + batch_size] for i in range(0, events, batch_size)]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/api/oak/openapi.json", timeout=1.0)
-            return
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start") from None
-            time.sleep(0.05)  # waiting for a port to open; nothing to wait on but polling
-
-
 def new_database(url: str) -> str:
     """A new database at `url` with a project and a secret key; the key."""
     storage = open_storage(url, create=True)
@@ -86,31 +64,7 @@ def through_http(batches: list[list[dict[str, Any]]], directory: Path, durable: 
     # Bodies are built before the clock starts: the client's work is not the server's rate.
     sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     bodies = [gzip.compress(json.dumps({"batch": b, "sent_at": sent_at}).encode()) for b in batches]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "oakdata_server.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={
-            "OAK_SERVER_RATE_LIMIT_PER_SECOND": "0",
-            "OAK_SERVER_DURABLE": "1" if durable else "0",
-            "PATH": "",
-            # A checkout run with PYTHONPATH=src rather than an install must find the server.
-            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
-        },
-    )
-    try:
-        wait_until_serving(url, process)
+    with serving(str(db_path), DURABLE="1" if durable else "0") as (url, _):
         headers = {
             "Authorization": f"Bearer {key}",
             "Content-Encoding": "gzip",
@@ -122,9 +76,6 @@ def through_http(batches: list[list[dict[str, Any]]], directory: Path, durable: 
                 response = http.post(f"{url}/api/oak/ingest", content=body, headers=headers)
                 response.raise_for_status()
             elapsed = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     return elapsed
 
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,31 +23,12 @@ from pathlib import Path
 import httpx
 
 from engines import postgres_database
-from ingest import free_port, make_batches, new_database, wait_until_serving
+from ingest import make_batches, new_database
+from serving import serving
 
 
 def run(workers: int, clients: int, seconds: float, batch: int, bodies: int, db_path: str) -> None:
     key = new_database(db_path)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "oakdata_server.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db_path),
-            "--workers",
-            str(workers),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**env, "OAK_SERVER_RATE_LIMIT_PER_SECOND": "0"},
-    )
     latencies: list[float] = []
     events = [0]
     lock = threading.Lock()
@@ -81,8 +59,7 @@ def run(workers: int, clients: int, seconds: float, batch: int, bodies: int, db_
             latencies.extend(mine)
             events[0] += sent
 
-    try:
-        wait_until_serving(url, process)
+    with serving(db_path, workers) as (url, _):
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         started = time.perf_counter()
         for thread in threads:
@@ -92,9 +69,6 @@ def run(workers: int, clients: int, seconds: float, batch: int, bodies: int, db_
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
     p50 = statistics.median(latencies) * 1000
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
     print(

@@ -227,3 +227,29 @@ def test_concurrent_requests_each_store_their_events_once(
     events = timeline(http, server, "gm-crowd", limit=1000).json()["events"]
     assert len(events) == 610
     assert len({e["uuid"] for e in events}) == 610
+
+
+def test_groups_racing_over_the_same_uuids_both_finish(storage: Storage) -> None:
+    # A retry racing its original, in two groups stored at once that hold the same events
+    # in opposite orders: each event stored once, and neither group fails (on PostgreSQL,
+    # claims taken in the order given would deadlock).
+    project = storage.create_project("default").id
+    # Persons made first: a group making new ones takes the project's lock and the two
+    # groups would wait for each other's end without racing.
+    storage.ingest(project, valid(*[message(distinct_id=f"gm-race-{n}") for n in range(50)]), NOW)
+    events = valid(*[message(distinct_id=f"gm-race-{n % 50}") for n in range(20_000)])
+    results: list[IngestResult] = []
+    start = threading.Barrier(2)
+
+    def store(order: list[ValidMessage]) -> None:
+        start.wait(timeout=30)
+        results.extend(storage.ingest_many(project, [IngestRequest(order, NOW)]))
+
+    threads = [threading.Thread(target=store, args=(order,)) for order in (events, events[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 2
+    assert sum(r.accepted for r in results) == 20_000
+    assert sum(r.duplicates for r in results) == 20_000

@@ -14,41 +14,37 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import queue
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from oakdata_server.keys import KeyKind
-from oakdata_server.storage import _pg_persons as persons
 from oakdata_server.storage._events import EventStore
+from oakdata_server.storage._persons import REFUSED_LINK
 from oakdata_server.storage._pg_events import PostgresEvents
+from oakdata_server.storage._pg_persons import persons
 from oakdata_server.storage._pg_schema import migrate
 from oakdata_server.storage._plan import Capture, event_row, first_sightings, store_requests
-from oakdata_server.storage._sqlite_persons import REFUSED_LINK
-from oakdata_server.storage._sqlite_persons import _load_versioned as load_versioned
+from oakdata_server.storage._projects import ProjectsAndKeys
+from oakdata_server.storage._sql import POSTGRES
 from oakdata_server.storage.base import (
     MAX_IDS_IN_TIMELINE,
     EventCount,
     GroupView,
     IngestRequest,
     IngestResult,
-    KeyRecord,
     Position,
-    Project,
     StorageNotFound,
     StorageUnavailable,
     StoredEvent,
     Timeline,
 )
-from oakdata_server.storage.versioned import plain
-from oakdata_server.validation import ValidMessage, format_timestamp
+from oakdata_server.validation import ValidMessage
 
 POOL_SIZE = 8  # at most Starlette's thread pool's calls at once, and few of those in practice
 CONNECT_TIMEOUT_SECONDS = 5
@@ -64,7 +60,9 @@ def public_location(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStorage:
+class PostgresStorage(ProjectsAndKeys):
+    _dialect = POSTGRES
+
     def __init__(self, url: str, *, create: bool = True, events: EventStore | None = None) -> None:
         self._events: EventStore = events or PostgresEvents()
         self.location = " with events in ".join(
@@ -111,78 +109,10 @@ class PostgresStorage:
         with self._connection() as db, db.transaction():
             yield db
 
-    # projects and keys
-
-    def create_project(self, name: str) -> Project:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO projects (name, created_at) VALUES (%s, %s)"
-                " ON CONFLICT (name) DO NOTHING",
-                (name, _now()),
-            )
-            project_id = _scalar(db, "SELECT id FROM projects WHERE name = %s", (name,))
-        return Project(int(project_id), name)
-
-    def get_project(self, name: str) -> Project | None:
-        with self._transaction() as db:
-            row = db.execute("SELECT id FROM projects WHERE name = %s", (name,)).fetchone()
-        return None if row is None else Project(int(row[0]), name)
-
-    def create_key(
-        self,
-        project_id: int,
-        kind: KeyKind,
-        lookup_id: str,
-        key_hash: str,
-        name: str,
-        origins: Sequence[str],
-    ) -> KeyRecord:
-        with self._transaction() as db:
-            key_id = _scalar(
-                db,
-                "INSERT INTO api_keys (project_id, kind, lookup_id, key_hash, name, origins,"
-                " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (project_id, kind, lookup_id, key_hash, name, json.dumps(list(origins)), _now()),
-            )
-        return next(k for k in self.list_keys() if k.id == key_id)
-
-    def list_keys(self) -> list[KeyRecord]:
-        return self._keys("", ())
-
-    def find_active_keys(self, lookup_id: str) -> list[KeyRecord]:
-        # Read on every request, never cached: a revocation counts from the next request.
-        return self._keys("WHERE k.lookup_id = %s AND k.revoked_at IS NULL", (lookup_id,))
-
-    def _keys(self, where: str, parameters: tuple[Any, ...]) -> list[KeyRecord]:
-        # One statement, so no transaction around it: read on every request, and BEGIN and
-        # COMMIT would be two more round trips.
-        with self._connection() as db:
-            rows = db.execute(
-                # `where` is one of our constant fragments; values are parameters.
-                "SELECT k.id, k.project_id, p.name, k.kind, k.lookup_id, k.key_hash, k.name,"  # noqa: S608
-                " k.origins, k.created_at, k.revoked_at FROM api_keys k"
-                f" JOIN projects p ON p.id = k.project_id {where} ORDER BY k.id",
-                parameters,
-            ).fetchall()
-        return [
-            KeyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(json.loads(r[7])), r[8], r[9])
-            for r in rows
-        ]
-
-    def revoke_key(self, lookup_id: str) -> bool:
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE api_keys SET revoked_at = %s WHERE lookup_id = %s AND revoked_at IS NULL",
-                (_now(), lookup_id),
-            )
-            return cursor.rowcount > 0
-
-    def origin_registered(self, origin: str) -> bool:
-        with self._transaction() as db:
-            rows = db.execute(
-                "SELECT origins FROM api_keys WHERE kind = 'public' AND revoked_at IS NULL"
-            ).fetchall()
-        return any(origin in json.loads(origins) for (origins,) in rows)
+    # ProjectsAndKeys' two ways to a connection: its reads are one statement each, so they
+    # take no transaction (BEGIN and COMMIT would be two more round trips).
+    _write = _transaction
+    _read = _connection
 
     # ingest
 
@@ -217,41 +147,25 @@ class PostgresStorage:
             person_id = persons.person_of(db, project_id, distinct_id.encode())
             if person_id is None:
                 return None
-            id_count = _scalar(
-                db, "SELECT count(*) FROM person_ids WHERE person_id = %s", (person_id,)
-            )
-            ids = [
-                bytes(r[0]).decode()
-                for r in db.execute(
-                    "SELECT distinct_id FROM person_ids WHERE person_id = %s"
-                    " ORDER BY distinct_id LIMIT %s",
-                    (person_id, MAX_IDS_IN_TIMELINE),
-                )
-            ]
+            ids, id_count = persons.distinct_ids(db, person_id, MAX_IDS_IN_TIMELINE)
             properties = persons.person_properties(db, person_id)
             events, next_position = self._events.person_page(
                 db, project_id, person_id, limit, after
             )
-        return Timeline(ids, int(id_count), properties, events, next_position)
+        return Timeline(ids, id_count, properties, events, next_position)
 
     def group(
         self, project_id: int, group_type: str, group_key: str, limit: int, after: Position | None
     ) -> GroupView | None:
-        key = (project_id, group_type.encode(), group_key.encode())
         with self._transaction() as db:
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            row = db.execute(
-                "SELECT properties FROM groups WHERE project_id = %s AND group_type = %s"
-                " AND group_key = %s",
-                key,
-            ).fetchone()
+            properties = persons.group_properties(db, project_id, group_type, group_key)
             events, next_position = self._events.group_page(
                 db, project_id, group_type, group_key, limit, after
             )
-        if row is None and not events:
+        if properties is None and not events:
             return None
-        properties = plain(load_versioned(row[0])) if row else {}
-        return GroupView(group_type, group_key, properties, events, next_position)
+        return GroupView(group_type, group_key, properties or {}, events, next_position)
 
     def recent_events(
         self, project_id: int, event: str | None, after_id: int, limit: int
@@ -395,10 +309,6 @@ def _scalar(db: psycopg.Connection[Any], query: str, parameters: tuple[Any, ...]
     if row is None:
         raise RuntimeError("the query returned no row")
     return row[0]
-
-
-def _now() -> str:
-    return format_timestamp(datetime.now(timezone.utc))
 
 
 @contextmanager

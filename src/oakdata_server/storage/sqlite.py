@@ -13,19 +13,19 @@ survives the process dying but not the machine. docs/reliability.md says what a 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from oakdata_server.json_values import load_stored
-from oakdata_server.keys import KeyKind
 from oakdata_server.storage import _sqlite_persons as persons
 from oakdata_server.storage._plan import store_requests
+from oakdata_server.storage._projects import ProjectsAndKeys
+from oakdata_server.storage._sql import SQLITE
 from oakdata_server.storage._sqlite_ingest import store_captures, store_other
 from oakdata_server.storage.base import (
     MAX_IDS_IN_TIMELINE,
@@ -34,16 +34,14 @@ from oakdata_server.storage.base import (
     GroupView,
     IngestRequest,
     IngestResult,
-    KeyRecord,
     Position,
-    Project,
     StorageNotFound,
     StorageUnavailable,
     StoredEvent,
     Timeline,
 )
 from oakdata_server.storage.schema import migrate
-from oakdata_server.validation import ValidMessage, format_timestamp
+from oakdata_server.validation import ValidMessage
 
 BUSY_TIMEOUT_SECONDS = 5.0
 FILE_MODE = 0o600  # events and key hashes: readable by the server's user only
@@ -54,7 +52,9 @@ _EVENT_COLUMNS = (
 )
 
 
-class SQLiteStorage:
+class SQLiteStorage(ProjectsAndKeys):
+    _dialect = SQLITE
+
     def __init__(self, path: str, *, create: bool = True, durable: bool = True) -> None:
         self.location = path
         if not os.path.exists(path):
@@ -105,78 +105,6 @@ class SQLiteStorage:
             finally:
                 connection.execute("COMMIT")
 
-    # projects and keys
-
-    def create_project(self, name: str) -> Project:
-        with self._write() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO projects (name, created_at) VALUES (?, ?)", (name, _now())
-            )
-            (project_id,) = db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
-        return Project(project_id, name)
-
-    def get_project(self, name: str) -> Project | None:
-        with self._read() as db:
-            row = db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
-        return None if row is None else Project(row[0], name)
-
-    def create_key(
-        self,
-        project_id: int,
-        kind: KeyKind,
-        lookup_id: str,
-        key_hash: str,
-        name: str,
-        origins: Sequence[str],
-    ) -> KeyRecord:
-        with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO api_keys (project_id, kind, lookup_id, key_hash, name, origins,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (project_id, kind, lookup_id, key_hash, name, json.dumps(list(origins)), _now()),
-            )
-            key_id = cursor.lastrowid
-        return next(k for k in self.list_keys() if k.id == key_id)
-
-    def list_keys(self) -> list[KeyRecord]:
-        return self._keys("", ())
-
-    def find_active_keys(self, lookup_id: str) -> list[KeyRecord]:
-        # Read on every request, never cached: a revocation counts from the next request.
-        return self._keys("WHERE k.lookup_id = ? AND k.revoked_at IS NULL", (lookup_id,))
-
-    def _keys(self, where: str, parameters: tuple[Any, ...]) -> list[KeyRecord]:
-        with self._read() as db:
-            # `where` is one of our constant fragments; values are parameters.
-            query = (
-                "SELECT k.id, k.project_id, p.name, k.kind, k.lookup_id, k.key_hash, k.name,"  # noqa: S608
-                " k.origins, k.created_at, k.revoked_at FROM api_keys k"
-                f" JOIN projects p ON p.id = k.project_id {where} ORDER BY k.id"
-            )
-            rows = db.execute(
-                query,
-                parameters,
-            ).fetchall()
-        return [
-            KeyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(json.loads(r[7])), r[8], r[9])
-            for r in rows
-        ]
-
-    def revoke_key(self, lookup_id: str) -> bool:
-        with self._write() as db:
-            cursor = db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE lookup_id = ? AND revoked_at IS NULL",
-                (_now(), lookup_id),
-            )
-            return cursor.rowcount > 0
-
-    def origin_registered(self, origin: str) -> bool:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT origins FROM api_keys WHERE kind = 'public' AND revoked_at IS NULL"
-            ).fetchall()
-        return any(origin in json.loads(origins) for (origins,) in rows)
-
     # ingest
 
     def ingest(
@@ -205,17 +133,7 @@ class SQLiteStorage:
             person_id = persons.person_of(db, project_id, distinct_id)
             if person_id is None:
                 return None
-            (id_count,) = db.execute(
-                "SELECT count(*) FROM person_ids WHERE person_id = ?", (person_id,)
-            ).fetchone()
-            ids = [
-                r[0]
-                for r in db.execute(
-                    "SELECT distinct_id FROM person_ids WHERE person_id = ?"
-                    " ORDER BY distinct_id LIMIT ?",
-                    (person_id, MAX_IDS_IN_TIMELINE),
-                )
-            ]
+            ids, id_count = persons.distinct_ids(db, person_id, MAX_IDS_IN_TIMELINE)
             properties = persons.person_properties(db, person_id)
             events, next_position = _page(
                 db,
@@ -225,17 +143,13 @@ class SQLiteStorage:
                 limit,
                 after,
             )
-        return Timeline(ids, int(id_count), properties, events, next_position)
+        return Timeline(ids, id_count, properties, events, next_position)
 
     def group(
         self, project_id: int, group_type: str, group_key: str, limit: int, after: Position | None
     ) -> GroupView | None:
         with self._read(pages=True) as db:
-            row = db.execute(
-                "SELECT properties FROM groups WHERE project_id = ? AND group_type = ?"
-                " AND group_key = ?",
-                (project_id, group_type, group_key),
-            ).fetchone()
+            properties = persons.group_properties(db, project_id, group_type, group_key)
             events, next_position = _page(
                 db,
                 "JOIN event_groups g ON g.event_id = e.id WHERE g.project_id = ?"
@@ -244,10 +158,9 @@ class SQLiteStorage:
                 limit,
                 after,
             )
-        if row is None and not events:
+        if properties is None and not events:
             return None
-        properties = persons.group_properties(row[0]) if row else {}
-        return GroupView(group_type, group_key, properties, events, next_position)
+        return GroupView(group_type, group_key, properties or {}, events, next_position)
 
     def recent_events(
         self, project_id: int, event: str | None, after_id: int, limit: int
@@ -315,10 +228,6 @@ def _stored_event(r: Any) -> StoredEvent:
 def _object(text: str) -> dict[str, Any]:
     loaded = load_stored(text)
     return loaded if isinstance(loaded, dict) else {"$unreadable": "not a JSON object"}
-
-
-def _now() -> str:
-    return format_timestamp(datetime.now(timezone.utc))
 
 
 @contextmanager

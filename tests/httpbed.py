@@ -235,9 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             # SO_LINGER with a zero timeout turns close() into an RST. rfile holds a
             # reference to the socket, so it is closed too or close() would be deferred.
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             with contextlib.suppress(OSError):
                 self.rfile.close()
             self.connection.close()
@@ -258,8 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
         if callable(body):
             body = body(request)
         if body is None:
-            body = accepted_body(request) if 200 <= behaviour.status < 300 else error_body(
-                behaviour.status
+            body = (
+                accepted_body(request)
+                if 200 <= behaviour.status < 300
+                else error_body(behaviour.status)
             )
         headers = dict(behaviour.headers or {})
         if isinstance(body, (dict, list)):
@@ -342,7 +342,9 @@ class HttpBed:
     # ----------------------------------------------------------------- waiting
 
     def wait_for(
-        self, predicate: Callable[[], bool], timeout: float = DEFAULT_WAIT_SECONDS,
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = DEFAULT_WAIT_SECONDS,
         what: str = "condition",
     ) -> None:
         with self._cond:
@@ -354,9 +356,7 @@ class HttpBed:
                     f"outcomes {[(r.outcome, r.status) for r in self._requests][-10:]}"
                 )
 
-    def wait_for_requests(
-        self, n: int, timeout: float = DEFAULT_WAIT_SECONDS
-    ) -> list[BedRequest]:
+    def wait_for_requests(self, n: int, timeout: float = DEFAULT_WAIT_SECONDS) -> list[BedRequest]:
         self.wait_for(lambda: len(self._requests) >= n, timeout, f"{n} request(s)")
         return self.requests
 
@@ -380,9 +380,7 @@ class HttpBed:
         )
         return self.delivered_messages
 
-    def wait_for_settled(
-        self, n: int, timeout: float = DEFAULT_WAIT_SECONDS
-    ) -> list[BedRequest]:
+    def wait_for_settled(self, n: int, timeout: float = DEFAULT_WAIT_SECONDS) -> list[BedRequest]:
         """Wait until at least n requests have been answered (or closed, reset, cut)."""
         self.wait_for(
             lambda: sum(1 for r in self._requests if r.outcome != "pending") >= n,

@@ -427,7 +427,7 @@ def import_times(column: Column, runs: int) -> list[float]:
             done = subprocess.run(
                 [column.python, "-I", "-X", "importtime", "-c", f"import {module}"],
                 cwd=empty,
-                    capture_output=True,
+                capture_output=True,
                 text=True,
                 timeout=120,
                 check=True,

@@ -199,12 +199,9 @@ class Deliverer:
             # as it takes, and let shutdown's timeout, not a retry count, end the attempts.
             if self._config.spool_path is None and retries >= self._config.max_retries:
                 cause = (
-                    f"still failing after {retries} retries "
-                    f"({self._config.host}: {outcome.cause})"
+                    f"still failing after {retries} retries ({self._config.host}: {outcome.cause})"
                 )
-                return self._drop(
-                    _stats.RETRIES_EXHAUSTED, len(messages), cause, outcome.status
-                )
+                return self._drop(_stats.RETRIES_EXHAUSTED, len(messages), cause, outcome.status)
             retries += 1
             delay = outcome.after
             if delay is None:

@@ -58,4 +58,3 @@ def _after_fork_in_child() -> None:
 atexit.register(_flush_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-

@@ -184,12 +184,7 @@ class Worker:
         batch and nothing else is being sent (a larger backlog is the senders' job, two at
         a time). One caller at a time: its connection is not shared."""
         state = self._state
-        if (
-            self._send_here is None
-            or self._sending_here
-            or state.in_flight
-            or self._resumes
-        ):
+        if self._send_here is None or self._sending_here or state.in_flight or self._resumes:
             return None
         batch, _ = state.next_batch(time.monotonic())
         if batch is not None and state.waiting():

@@ -30,9 +30,21 @@ def serve_requests_then_sigterm(
     """Start gunicorn --preload, send requests until every worker has answered (and at
     least MIN_REQUESTS), stop it with SIGTERM; return the uuids the app said it captured."""
     server = spawn(
-        [sys.executable, "-m", "gunicorn", "--preload", "--workers", str(WORKERS),
-         "--bind", "127.0.0.1:0", "--config", str(config), "--graceful-timeout", "20",
-         app],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--preload",
+            "--workers",
+            str(WORKERS),
+            "--bind",
+            "127.0.0.1:0",
+            "--config",
+            str(config),
+            "--graceful-timeout",
+            "20",
+            app,
+        ],
         child_env(bed, **env),
     )
     port = server.listening_port("Listening at:", "gunicorn listening")
@@ -67,7 +79,5 @@ def serve_requests_then_sigterm(
     server.signal(signal.SIGTERM)
     assert server.wait_exit() == 0, server.output()
     for pid in worker_pids:
-        assert server.lines_matching(f"oakdata shutdown delivered=True pid={pid}"), (
-            server.output()
-        )
+        assert server.lines_matching(f"oakdata shutdown delivered=True pid={pid}"), server.output()
     return [str(a["uuid"]) for a in answers], server

@@ -129,8 +129,7 @@ class Child:
             if predicate():
                 return
         raise AssertionError(
-            f"{what}: not seen within {timeout}s (exit code {self.proc.poll()})\n"
-            + self.output()
+            f"{what}: not seen within {timeout}s (exit code {self.proc.poll()})\n" + self.output()
         )
 
     def lines_matching(self, text: str, stream: str = "both") -> list[str]:
@@ -143,8 +142,10 @@ class Child:
     def output(self) -> str:
         with self._cond:
             return (
-                "--- stdout\n" + "\n".join(self.stdout[-60:])
-                + "\n--- stderr\n" + "\n".join(self.stderr[-60:])
+                "--- stdout\n"
+                + "\n".join(self.stdout[-60:])
+                + "\n--- stderr\n"
+                + "\n".join(self.stderr[-60:])
             )
 
     def listening_port(self, text: str, what: str) -> int:

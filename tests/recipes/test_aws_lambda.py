@@ -83,9 +83,7 @@ def test_warm_invocations_each_deliver_their_own_events(
         assert_received_exactly(bed, captured)
 
 
-def test_the_sync_handler_reads_the_context_it_is_given(
-    bed: HttpBed, function: ModuleType
-) -> None:
+def test_the_sync_handler_reads_the_context_it_is_given(bed: HttpBed, function: ModuleType) -> None:
     context = LambdaContext()
 
     function.handler({"user_id": "user_1"}, context)

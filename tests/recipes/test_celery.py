@@ -48,9 +48,23 @@ def _start_worker(bed: HttpBed, spawn: Callable[..., Child], tmp_path: Path) -> 
     broker_dir = tmp_path / "broker"
     (broker_dir / "control").mkdir(parents=True)
     worker = spawn(
-        [sys.executable, "-m", "celery", "-A", "recipe_celery", "worker",
-         "--pool", "prefork", "--concurrency", "2", "--loglevel", "info",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "recipe_celery",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
         child_env(bed, RECIPE_CELERY_BROKER_DIR=str(broker_dir)),
         cwd=tmp_path,
     )
@@ -74,7 +88,8 @@ def _stop_and_check_flushes(worker: Child, tasks: int) -> list[str]:
     worker.signal(signal.SIGTERM)
     assert worker.wait_exit() == 0, worker.output()
     pool_flushes = [
-        line for line in worker.lines_matching("oakdata shutdown delivered=True")
+        line
+        for line in worker.lines_matching("oakdata shutdown delivered=True")
         if "ForkPoolWorker" in line
     ]
     assert len(pool_flushes) == 2, worker.output()

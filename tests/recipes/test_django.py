@@ -76,8 +76,15 @@ def test_a_management_command_delivers_its_events_at_exit(
     bed: HttpBed, spawn: Callable[..., Child]
 ) -> None:
     command = spawn(
-        [sys.executable, "-m", "django", "signup_batch", "30",
-         "--settings", "recipe_django.settings"],
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "signup_batch",
+            "30",
+            "--settings",
+            "recipe_django.settings",
+        ],
         child_env(bed),
     )
 
@@ -91,7 +98,10 @@ def test_gunicorn_preload_workers_each_deliver_their_events_once(
     bed: HttpBed, spawn: Callable[..., Child]
 ) -> None:
     captured, _ = serve_requests_then_sigterm(
-        bed, spawn, "recipe_django.wsgi:application", APPS_DIR / "gunicorn_django.conf.py",
+        bed,
+        spawn,
+        "recipe_django.wsgi:application",
+        APPS_DIR / "gunicorn_django.conf.py",
         path="/signup/user_{n}",
     )
 

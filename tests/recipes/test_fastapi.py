@@ -24,8 +24,18 @@ REQUESTS = 60
 
 def _start_uvicorn(bed: HttpBed, spawn: Callable[..., Child], **env: str) -> tuple[Child, int]:
     server = spawn(
-        [sys.executable, "-m", "uvicorn", "recipe_fastapi:app",
-         "--host", "127.0.0.1", "--port", "0", "--lifespan", "on"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "recipe_fastapi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--lifespan",
+            "on",
+        ],
         child_env(bed, **env),
     )
     port = server.listening_port("Uvicorn running on", "uvicorn listening")

@@ -22,8 +22,11 @@ REQUESTS = 50
 
 def test_views_capture_and_shutdown_delivers_every_event_once(bed: HttpBed) -> None:
     app = create_app(
-        {"OAK_SECRET_KEY": SECRET_KEY, "OAK_HOST": bed.url,
-         "OAK_OPTIONS": {"flush_interval": 0, "flush_at": 1000}}
+        {
+            "OAK_SECRET_KEY": SECRET_KEY,
+            "OAK_HOST": bed.url,
+            "OAK_OPTIONS": {"flush_interval": 0, "flush_at": 1000},
+        }
     )
     oak = app.extensions["oakdata"]
     captured = []

@@ -27,8 +27,9 @@ class LoopThread:
 
     def __init__(self) -> None:
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),),
-                                        name="test-asyncio-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._main(),), name="test-asyncio-loop", daemon=True
+        )
         self._thread.start()
         if not self._ready.wait(GUARD_SECONDS):
             raise RuntimeError("the test's event loop did not start")

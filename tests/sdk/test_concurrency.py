@@ -110,8 +110,9 @@ def _read_child_report(read_fd: int, pid: int) -> dict:
 def test_a_client_made_before_fork_delivers_the_childs_events_and_not_the_parents_twice(
     bed: HttpBed,
 ):
-    oak = OakClient(SECRET_KEY, host=bed.url, flush_at=1000, flush_interval=0,
-                    retry_initial_delay=0.01)
+    oak = OakClient(
+        SECRET_KEY, host=bed.url, flush_at=1000, flush_interval=0, retry_initial_delay=0.01
+    )
     try:
         parent_uuids = [oak.capture("parent", f"p{i}") for i in range(3)]
         read_fd, write_fd = os.pipe()

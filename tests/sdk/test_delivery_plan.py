@@ -135,13 +135,17 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> R
         (Response(200, {}, b"not json"), ()),
         (_json(200, ["not", "an", "object"]), ()),
         (_json(200, {"rejected": [{"index": 1, "reason": "bad"}]}), ((1, "bad"),)),
-        (_json(202, {"rejected": [{"index": 2}, {"index": 0, "reason": "x"}]}),
-         ((0, "x"), (2, "no reason given"))),
+        (
+            _json(202, {"rejected": [{"index": 2}, {"index": 0, "reason": "x"}]}),
+            ((0, "x"), (2, "no reason given")),
+        ),
         # What cannot name a message of this batch is not a rejection of one.
         (_json(200, {"rejected": [{"index": 3}, {"index": -1}, {"index": True}, "0"]}), ()),
         (_json(200, {"rejected": {"index": 0}}), ()),
-        (_json(200, {"rejected": [{"index": 1, "reason": "y" * 999}]}),
-         ((1, "y" * MAX_CAUSE_CHARS),)),
+        (
+            _json(200, {"rejected": [{"index": 1, "reason": "y" * 999}]}),
+            ((1, "y" * MAX_CAUSE_CHARS),),
+        ),
     ],
     ids=[
         "200",
@@ -429,4 +433,3 @@ def test_a_send_answered_with_anything_but_an_outcome_is_a_shell_bug():
     assert isinstance(next(plan), Send)
     with pytest.raises(TypeError):
         plan.send(True)
-

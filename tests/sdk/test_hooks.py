@@ -54,9 +54,7 @@ def test_what_before_send_changes_is_what_is_sent(bed: HttpBed, make_client):
     assert properties["plan"] == "pro"
 
 
-def test_a_message_before_send_returns_none_for_is_dropped_and_counted(
-    bed: HttpBed, make_client
-):
+def test_a_message_before_send_returns_none_for_is_dropped_and_counted(bed: HttpBed, make_client):
     oak = make_client(before_send=lambda m: None if m.get("event") == "noise" else m)
     kept = oak.capture("u", "signal")
     assert oak.capture("u", "noise") is None
@@ -116,9 +114,7 @@ def test_super_properties_go_under_the_context_and_the_captures_own(bed: HttpBed
     assert properties["request_id"] == "r-1"
 
 
-def test_super_properties_change_at_run_time_and_only_for_later_captures(
-    bed: HttpBed, make_client
-):
+def test_super_properties_change_at_run_time_and_only_for_later_captures(bed: HttpBed, make_client):
     oak = make_client()
     first = oak.capture("u", "e")
     oak.register({"release": "1.2.0", "beta": True})

@@ -192,9 +192,7 @@ def test_flush_at_one_with_no_timer_sends_each_event_at_once(bed: HttpBed, make_
     assert [m["uuid"] for m in bed.wait_for_messages(2)] == [first, second]
 
 
-def test_flush_at_one_with_no_timer_shutdown_returns_true_once_delivered(
-    bed: HttpBed, new_client
-):
+def test_flush_at_one_with_no_timer_shutdown_returns_true_once_delivered(bed: HttpBed, new_client):
     # The seed's serverless recipe: capture, then shutdown() before the function returns.
     oak = new_client(SECRET_KEY, host=bed.url, flush_at=1, flush_interval=0)
     uuid = oak.capture("u", "plan_upgraded", {"plan": "pro"})

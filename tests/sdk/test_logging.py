@@ -33,10 +33,22 @@ def _render(record: logging.LogRecord) -> str:
 
 def _full_run_with_errors(bed: HttpBed, make_client) -> None:
     bed.script(
-        Reply(401), Reply(500), CloseWithoutReply(), ResetConnection(), PartialReply(503),
-        Reply(413), Reply(200, body={"accepted": 0, "duplicates": 0,
-                                     "rejected": [{"index": 0, "reason": "properties: bad"}]}),
-        Reply(429, headers={"Retry-After": "0"}), Reply(422),
+        Reply(401),
+        Reply(500),
+        CloseWithoutReply(),
+        ResetConnection(),
+        PartialReply(503),
+        Reply(413),
+        Reply(
+            200,
+            body={
+                "accepted": 0,
+                "duplicates": 0,
+                "rejected": [{"index": 0, "reason": "properties: bad"}],
+            },
+        ),
+        Reply(429, headers={"Retry-After": "0"}),
+        Reply(422),
     )
     oak = make_client(debug=True, max_retries=3)
     for round_ in range(8):

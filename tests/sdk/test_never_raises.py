@@ -175,9 +175,7 @@ def test_group_identify_never_raises_whatever_it_is_given(bed: HttpBed, fast_cli
     _still_delivers(bed, fast_client)
 
 
-def test_flush_and_shutdown_never_raise_whatever_timeout_they_are_given(
-    bed: HttpBed, make_client
-):
+def test_flush_and_shutdown_never_raise_whatever_timeout_they_are_given(bed: HttpBed, make_client):
     @hypothesis_settings
     @given(st.one_of(st.none(), st.floats(max_value=0.05), st.integers(-5, 0), values))
     def run(timeout) -> None:

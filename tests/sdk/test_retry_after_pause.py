@@ -93,7 +93,11 @@ def test_on_real_sockets_no_request_leaves_before_the_retry_after_ends(bed: Http
     scheduled = _RetryScheduled()
     logging.getLogger("oakdata").addHandler(scheduled)
     oak = OakClient(
-        SECRET_KEY, host=bed.url, flush_at=1, flush_interval=0, retry_initial_delay=0.01,
+        SECRET_KEY,
+        host=bed.url,
+        flush_at=1,
+        flush_interval=0,
+        retry_initial_delay=0.01,
         debug=True,
     )
     try:

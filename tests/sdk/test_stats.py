@@ -84,9 +84,17 @@ def test_stats_is_a_frozen_snapshot_listing_every_drop_reason(oak):
 
 def test_drop_reasons_are_the_documented_strings():
     assert set(DROP_REASONS) == {
-        "invalid_input", "too_large", "queue_full", "after_shutdown", "rejected_by_server",
-        "client_error", "oversized_for_server", "retries_exhausted", "shutdown_timeout",
-        "before_send", "before_send_failed",
+        "invalid_input",
+        "too_large",
+        "queue_full",
+        "after_shutdown",
+        "rejected_by_server",
+        "client_error",
+        "oversized_for_server",
+        "retries_exhausted",
+        "shutdown_timeout",
+        "before_send",
+        "before_send_failed",
     }
 
 

@@ -147,9 +147,7 @@ def test_an_app_that_configures_logging_gets_each_record_once_and_in_its_own_for
     assert len(lines) == len(set(lines)), err
 
 
-def test_debug_without_logging_configured_prints_each_record_once(
-    bed: HttpBed, client_class
-):
+def test_debug_without_logging_configured_prints_each_record_once(bed: HttpBed, client_class):
     _, err = _run(
         """
         OPTIONS["debug"] = True

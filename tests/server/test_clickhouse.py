@@ -144,9 +144,7 @@ def _project_id(server: RunningServer) -> int:
     return project.id
 
 
-def _every_page(
-    http: httpx.Client, server: RunningServer, path: str, limit: int = 4
-) -> list[str]:
+def _every_page(http: httpx.Client, server: RunningServer, path: str, limit: int = 4) -> list[str]:
     seen: list[str] = []
     cursor = None
     while True:

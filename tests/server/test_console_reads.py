@@ -47,9 +47,7 @@ def test_recent_events_are_newest_first_after_an_id_and_by_name(
     assert server.storage.recent_events(project, None, fresh[0].id, 10) == []
 
 
-def test_event_counts_fall_in_buckets_from_since(
-    server: RunningServer, http: httpx.Client
-) -> None:
+def test_event_counts_fall_in_buckets_from_since(server: RunningServer, http: httpx.Client) -> None:
     tag = uuid.uuid4().hex[:8]
     since = datetime.now(timezone.utc).replace(microsecond=250000) - timedelta(hours=1)
     at = [

@@ -149,4 +149,3 @@ def test_properties_a_secret_key_set_cannot_be_changed_from_a_public_key(
         [message("identify", distinct_id="billing-1", properties={"theme": "light"})],
     )
     assert timeline(http, server, "billing-1").json()["properties"]["theme"] == "light"
-

@@ -60,8 +60,9 @@ def test_the_asyncio_client_recovers_a_killed_writers_events_and_spools_its_own(
     bed.responder = lambda request: Reply(503) if down else None
 
     async def outage_then_stop() -> tuple[int, str | None, bool]:
-        oak = AsyncOakClient(SECRET_KEY, host=bed.url, spool_path=tmp_path,
-                             retry_initial_delay=0.01)
+        oak = AsyncOakClient(
+            SECRET_KEY, host=bed.url, spool_path=tmp_path, retry_initial_delay=0.01
+        )
         mine = oak.capture("user_1", "during_outage")
         return oak.stats().recovered, mine, await oak.shutdown(timeout=0.3)
 
@@ -96,14 +97,17 @@ def test_a_recovering_client_batches_the_old_events_in_order_before_its_own(
         assert expected[start : start + len(batch)] == batch
 
 
-def test_an_outage_longer_than_the_memory_queue_loses_nothing(
-    tmp_path: Path, bed: HttpBed
-) -> None:
+def test_an_outage_longer_than_the_memory_queue_loses_nothing(tmp_path: Path, bed: HttpBed) -> None:
     outage = True
     bed.responder = lambda request: Reply(503) if outage else None
     oak = OakClient(
-        SECRET_KEY, host=bed.url, spool_path=tmp_path, max_queue_size=20, flush_at=10,
-        retry_initial_delay=0.01, max_retries=1,
+        SECRET_KEY,
+        host=bed.url,
+        spool_path=tmp_path,
+        max_queue_size=20,
+        flush_at=10,
+        retry_initial_delay=0.01,
+        max_retries=1,
     )
     captured = [oak.capture("user_1", "tick", {"i": i}) for i in range(500)]
     bed.wait_for_requests(3)  # the server has refused batches more than max_retries times
@@ -125,7 +129,10 @@ def test_the_byte_bound_drops_new_events_as_queue_full_when_the_spool_is_full(
 ) -> None:
     bed.responder = lambda request: Reply(503)
     oak = OakClient(
-        SECRET_KEY, host=bed.url, spool_path=tmp_path, spool_max_bytes=1024 * 1024,
+        SECRET_KEY,
+        host=bed.url,
+        spool_path=tmp_path,
+        spool_max_bytes=1024 * 1024,
         retry_initial_delay=0.01,
     )
     payload = {"blob": "x" * 10_000}
@@ -185,7 +192,10 @@ def test_two_processes_recovering_one_spool_send_each_event_once(
     racers = [
         subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(recover)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for _ in range(2)
     ]

@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 
 import proccpu
-from ingest import make_batches, new_database
+from ingest import make_batches, new_database, rows_of
 from proccpu import CpuMeter
 from serving import ADMIN_TOKEN, serving
 
@@ -89,21 +89,6 @@ def post_all(base: str, key: str, bodies: list[bytes], clients: int) -> float:
     if failures:
         raise RuntimeError(f"the server refused a body: {failures[0]}")
     return elapsed
-
-
-def rows_of(batch: list[dict[str, Any]], received: str) -> list[tuple[Any, ...]]:
-    return [
-        (
-            m["uuid"],
-            m["distinct_id"],
-            m["event"],
-            m["timestamp"],
-            m["timestamp"],
-            received,
-            json.dumps(m["properties"], separators=(",", ":")),
-        )
-        for m in batch
-    ]
 
 
 def raw_sqlite(url: str, batches: list[list[dict[str, Any]]]) -> float:

@@ -48,6 +48,22 @@ def make_batches(events: int, batch_size: int) -> list[list[dict[str, Any]]]:
     return [messages[i : i + batch_size] for i in range(0, events, batch_size)]
 
 
+def rows_of(batch: list[dict[str, Any]], received: str) -> list[tuple[Any, ...]]:
+    """The event columns a raw insert writes for `batch`, as the server would store them."""
+    return [
+        (
+            m["uuid"],
+            m["distinct_id"],
+            m["event"],
+            m["timestamp"],
+            m["timestamp"],
+            received,
+            json.dumps(m["properties"], separators=(",", ":")),
+        )
+        for m in batch
+    ]
+
+
 def new_database(url: str) -> str:
     """A new database at `url` with a project and a secret key; the key."""
     storage = open_storage(url, create=True)
@@ -97,18 +113,7 @@ def raw_sqlite(batches: list[list[dict[str, Any]]], directory: Path, durable: bo
             "INSERT INTO events (project_id, uuid, distinct_id, event, timestamp,"
             " client_timestamp, received_at, properties, groups)"
             " VALUES (1, ?, ?, ?, ?, ?, ?, ?, '{}')",
-            [
-                (
-                    m["uuid"],
-                    m["distinct_id"],
-                    m["event"],
-                    m["timestamp"],
-                    m["timestamp"],
-                    received,
-                    json.dumps(m["properties"], separators=(",", ":")),
-                )
-                for m in batch
-            ],
+            rows_of(batch, received),
         )
         connection.execute("COMMIT")
     elapsed = time.perf_counter() - started

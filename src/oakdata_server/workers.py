@@ -1,10 +1,14 @@
 """`oakdata serve --workers N`: N server processes on one port, connections spread over them.
 
-Each worker binds its own listening socket with SO_REUSEPORT, and the kernel spreads new
+Each worker has its own listening socket with SO_REUSEPORT, and the kernel spreads new
 connections over the sockets by their addresses. One socket shared by every worker (uvicorn's
 --workers) was measured slower than one process (issue #16): whichever worker wakes first
-accepts, so a few kept-alive clients all landed on one. Sockets are made with IPPROTO_TCP so
-that asyncio sets TCP_NODELAY on the connections (runner.py says why).
+accepts, so a few kept-alive clients all landed on one. The parent binds and listens on every
+worker's socket before it starts any worker: a worker bound its own once it had started, and
+clients that connected as soon as the first answered (32 kept-alive connections in
+bench/engines.py, one run in three) all landed on it and stayed there. Now a connection made
+early waits in its worker's backlog until that worker accepts. Sockets are made with
+IPPROTO_TCP so that asyncio sets TCP_NODELAY on the connections (runner.py says why).
 
 Workers share nothing but the database: rate limits and connection bounds are per worker, and
 what makes an ingest node, on this machine or another behind a load balancer, is the same
@@ -25,6 +29,7 @@ from types import FrameType
 from oakdata_server.settings import Settings
 
 STOP_TIMEOUT_SECONDS = 30.0
+BACKLOG = 2048  # uvicorn's default, which it sets again when its worker starts serving
 
 
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -37,23 +42,24 @@ def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """One server process on `host:port`, until SIGINT or SIGTERM; the storage exists."""
+def serve(settings: Settings, sock: socket.socket) -> None:
+    """One server process on its listening socket, until SIGINT or SIGTERM; the storage
+    exists."""
     import uvicorn
 
     from oakdata_server.app import create_app
     from oakdata_server.connections import uvicorn_config
     from oakdata_server.storage import open_storage
 
-    storage = open_storage(settings.db_path, durable=settings.durable)
-    try:
-        sock = listening_socket(host, port, reuse_port=True)
-        config = uvicorn_config(create_app(settings, storage), settings)
-        # uvicorn re-raises the Ctrl-C it has already handled with a clean shutdown.
-        with contextlib.suppress(KeyboardInterrupt), sock:
-            uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        storage.close()
+    with sock:
+        storage = open_storage(settings.db_path, durable=settings.durable)
+        try:
+            config = uvicorn_config(create_app(settings, storage), settings)
+            # uvicorn re-raises the Ctrl-C it has already handled with a clean shutdown.
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            storage.close()
 
 
 class _Stop(Exception):
@@ -68,17 +74,22 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int
     """Run `workers` processes; 0 when stopped by a signal, 1 when a worker died."""
     # spawn, not fork: a forked child would inherit the parent's threads' locks mid-state.
     context = multiprocessing.get_context("spawn")
+    sockets = [listening_socket(host, port, reuse_port=True) for _ in range(workers)]
+    for sock in sockets:
+        sock.listen(BACKLOG)
     processes = [
+        # The socket goes to the child as a duplicated descriptor (multiprocessing does it).
         context.Process(
-            target=serve, args=(settings, host, port), name=f"oakdata-worker-{n}", daemon=False
+            target=serve, args=(settings, sock), name=f"oakdata-worker-{n}", daemon=False
         )
-        for n in range(workers)
+        for n, sock in enumerate(sockets)
     ]
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     code = 0
     try:
-        for process in processes:
+        for process, sock in zip(processes, sockets, strict=True):
             process.start()
+            sock.close()  # the worker holds its own copy; its backlog ends with it
         # Any worker ending on its own ends the whole: the port would serve fewer.
         wait([p.sentinel for p in processes])
         print("oakdata: a worker stopped; stopping the others.", file=sys.stderr)
@@ -87,6 +98,8 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        for sock in sockets:
+            sock.close()  # those of workers never started, if stopped while starting
         for process in processes:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes the requests under way

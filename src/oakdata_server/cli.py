@@ -7,7 +7,6 @@ no such key), 2 the command line was wrong (argparse's own convention).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -170,11 +169,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from oakdata_server.app import create_app
     from oakdata_server.connections import connections_within_descriptors, uvicorn_config
     from oakdata_server.storage import open_storage
+    from oakdata_server.workers import run, serve_workers
 
     settings = settings_from_env(db_path=args.db, admin_token=args.admin_token)
     storage = open_storage(settings.db_path, create=True, durable=settings.durable)
@@ -198,18 +196,11 @@ def _serve(args: argparse.Namespace) -> int:
             )
             settings = dataclasses.replace(settings, max_connections=allowed)
         if args.workers > 1:
-            from oakdata_server.workers import serve_workers
-
             # Each worker opens the database itself; this process only created it.
             storage.close()
             print(f"oakdata: {args.workers} workers", file=sys.stderr)
             return serve_workers(settings, args.host, args.port, args.workers)
-        config = uvicorn_config(
-            create_app(settings, storage), settings, host=args.host, port=args.port
-        )
-        # uvicorn re-raises the Ctrl-C it has already handled with a clean shutdown.
-        with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run()
+        run(uvicorn_config(create_app(settings, storage), settings, host=args.host, port=args.port))
     finally:
         storage.close()
     return EXIT_OK

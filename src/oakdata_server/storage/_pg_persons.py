@@ -10,12 +10,40 @@ rules then read as if there were one writer, as on SQLite.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from oakdata_server.storage._persons import Persons
 from oakdata_server.storage._sql import POSTGRES
 
 Connection = Any  # a psycopg.Connection; psycopg's own types stay inside the engine
+
+KNOWN_IDS = 200_000  # ids a process remembers as having a person; ~25 MB at most
+
+
+class KnownIds:
+    """Ids known to have a person, remembered by one process so that a run of captures from
+    ids seen before needs no query about persons at all.
+
+    Never wrong, because an id never loses its person: merges move ids between persons and
+    nothing deletes one. So an id read as having a person (a committed row) has one for
+    good, and the engine adds the ids it gave persons only once their transaction has
+    committed (a rolled-back person never existed). A miss costs only the query this saves.
+    Bounded: when full it starts over. Shared by the engine's threads: each set operation
+    is atomic, and no step relies on two of them together."""
+
+    def __init__(self, limit: int = KNOWN_IDS) -> None:
+        self._ids: set[tuple[int, bytes]] = set()
+        self._limit = limit
+
+    def unknown(self, project_id: int, distinct_ids: Collection[bytes]) -> set[bytes]:
+        ids = self._ids
+        return {d for d in distinct_ids if (project_id, d) not in ids}
+
+    def add(self, project_id: int, distinct_ids: Collection[bytes]) -> None:
+        if len(self._ids) + len(distinct_ids) > self._limit:
+            self._ids.clear()
+        self._ids.update([(project_id, d) for d in distinct_ids])
 
 
 class PostgresPersons(Persons[bytes]):
@@ -26,13 +54,21 @@ class PostgresPersons(Persons[bytes]):
         """Serialize changes to a project's persons until the transaction ends."""
         db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (1, project_id))
 
-    def ensure_persons(self, db: Connection, project_id: int, distinct_ids: set[bytes]) -> None:
-        """A person for each id that has none yet, in three statements whatever their number."""
-        known = db.execute(
+    def having_persons(
+        self, db: Connection, project_id: int, distinct_ids: Collection[bytes]
+    ) -> set[bytes]:
+        """Those of `distinct_ids` that have a person."""
+        rows = db.execute(
             "SELECT distinct_id FROM person_ids WHERE project_id = %s AND distinct_id = ANY(%s)",
             (project_id, list(distinct_ids)),
         ).fetchall()
-        missing = sorted(distinct_ids - {bytes(row[0]) for row in known})
+        return {bytes(row[0]) for row in rows}
+
+    def ensure_persons(self, db: Connection, project_id: int, distinct_ids: set[bytes]) -> None:
+        """A person for each id that has none yet, in three statements whatever their number."""
+        if not distinct_ids:
+            return
+        missing = sorted(distinct_ids - self.having_persons(db, project_id, distinct_ids))
         if not missing:
             return
         rows = db.execute(

@@ -27,7 +27,7 @@ import psycopg
 from oakdata_server.storage._events import EventStore
 from oakdata_server.storage._persons import REFUSED_LINK
 from oakdata_server.storage._pg_events import PostgresEvents
-from oakdata_server.storage._pg_persons import persons
+from oakdata_server.storage._pg_persons import KnownIds, persons
 from oakdata_server.storage._pg_schema import migrate
 from oakdata_server.storage._plan import Capture, event_row, first_sightings, store_requests
 from oakdata_server.storage._projects import ProjectsAndKeys
@@ -69,6 +69,7 @@ class PostgresStorage(ProjectsAndKeys):
             filter(None, (public_location(url), self._events.location))
         )
         self._url = url
+        self._known = KnownIds()
         self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(POOL_SIZE)
         with self._connection() as db:
@@ -126,16 +127,19 @@ class PostgresStorage(ProjectsAndKeys):
         return self.ingest_many(project_id, [IngestRequest(messages, received_at, trusted)])[0]
 
     def ingest_many(self, project_id: int, requests: Sequence[IngestRequest]) -> list[IngestResult]:
+        given_persons: set[bytes] = set()
         with self._transaction() as db:
             # The lock first, before any row is claimed: taken after, it could wait on a
             # request that waits on one of our rows (a retry racing its original).
-            if _changes_persons(db, project_id, [m for r in requests for m in r.messages]):
+            if self._changes_persons(db, project_id, [m for r in requests for m in r.messages]):
                 persons.identity_lock(db, project_id)
-            return store_requests(
+            results = store_requests(
                 requests,
-                functools.partial(self._store_captures, db, project_id),
+                functools.partial(self._store_captures, db, project_id, given_persons),
                 functools.partial(_store_other, db, project_id),
             )
+        self._known.add(project_id, given_persons)  # committed: theirs for good
+        return results
 
     # reading
 
@@ -179,10 +183,29 @@ class PostgresStorage(ProjectsAndKeys):
             db.execute("SET TRANSACTION READ ONLY")
             return self._events.counts(db, project_id, since, bucket_seconds)
 
+    def _changes_persons(
+        self, db: psycopg.Connection[Any], project_id: int, messages: Sequence[ValidMessage]
+    ) -> bool:
+        """Whether storing `messages` may change persons: an identity message, a capture with
+        a person operator, or an id without a person."""
+        if any(m.type != "capture" or m.changes_person for m in messages):
+            return True
+        unknown = self._known.unknown(project_id, {m.distinct_id.encode() for m in messages})
+        if not unknown:
+            return False
+        having = persons.having_persons(db, project_id, unknown)
+        self._known.add(project_id, having)  # committed rows: theirs for good
+        return len(having) < len(unknown)
+
     def _store_captures(
-        self, db: psycopg.Connection[Any], project_id: int, captures: Sequence[Capture]
+        self,
+        db: psycopg.Connection[Any],
+        project_id: int,
+        given_persons: set[bytes],
+        captures: Sequence[Capture],
     ) -> list[bool]:
-        """Whether each capture was stored (False: a duplicate), all in a few statements."""
+        """Whether each capture was stored (False: a duplicate), all in a few statements;
+        `given_persons` gains the ids that may have been given a person."""
         claimed = _claim(
             db, project_id, [c.message for c in captures], [c.received for c in captures]
         )
@@ -190,7 +213,9 @@ class PostgresStorage(ProjectsAndKeys):
         new = list(itertools.compress(captures, stored))
         if not new:
             return stored
-        persons.ensure_persons(db, project_id, {c.message.distinct_id.encode() for c in new})
+        unknown = self._known.unknown(project_id, {c.message.distinct_id.encode() for c in new})
+        persons.ensure_persons(db, project_id, unknown)
+        given_persons |= unknown
         for c in new:
             if c.message.changes_person:  # $set, $set_once, $unset carried by the event
                 person_id = persons.person_of(db, project_id, c.message.distinct_id.encode())
@@ -236,22 +261,6 @@ def _claim(
         ),
     ).fetchall()
     return {row[0] for row in rows}
-
-
-def _changes_persons(
-    db: psycopg.Connection[Any], project_id: int, messages: Sequence[ValidMessage]
-) -> bool:
-    """Whether storing `messages` may change persons: an identity message, a capture with a
-    person operator, or a new id."""
-    if any(m.type != "capture" or m.changes_person for m in messages):
-        return True
-    distinct_ids = list({m.distinct_id.encode() for m in messages})
-    known = _scalar(
-        db,
-        "SELECT count(*) FROM person_ids WHERE project_id = %s AND distinct_id = ANY(%s)",
-        (project_id, distinct_ids),
-    )
-    return int(known) < len(distinct_ids)
 
 
 def _store_other(

@@ -31,15 +31,15 @@ from oakdata_server.storage import open_storage
 from serving import serving
 
 
-def make_batches(events: int, batch_size: int) -> list[list[dict[str, Any]]]:
-    """The SDK's shape: its time-ordered UUIDv7 ids (as oak.js's), 1,000 users."""
+def make_batches(events: int, batch_size: int, users: int = 1000) -> list[list[dict[str, Any]]]:
+    """The SDK's shape: its time-ordered UUIDv7 ids (as oak.js's), `users` users in turn."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     messages = [
         {
             "type": "capture",
             "uuid": new_ids()[0],
             "timestamp": stamp,
-            "distinct_id": f"user-{i % 1000}",
+            "distinct_id": f"user-{i % users}",
             "event": "page_viewed",
             "properties": {"path": f"/docs/{i % 50}", "$lib": "bench", "$lib_version": "0"},
         }

@@ -1,6 +1,6 @@
 """Every storage engine in one run: events/s stored through HTTP next to the engine's own
 raw insert of the same rows, the CPU each process spent per event, the SDK driving the
-server, and a timeline page read through HTTP.
+server, and a person's and a group's page read through HTTP.
 
     PYTHONPATH=src:bench python bench/engines.py [--events 1000000] [--batch 1000]
         [--workers 2] [--clients 32] [--sdk-events 200000] [--sdk-processes 2]
@@ -19,7 +19,8 @@ ClickHouse, one JSONEachRow insert of the events per batch (its dedupe is in Pos
 The server groups concurrent requests into one transaction (group_commit.py), so it can
 beat the raw insert. Then `--sdk-processes` processes, each an OakClient capturing as fast
 as it can (on_queue_full="block"), send `--sdk-events` events in all. Last, 100,000 events of
-one person and the first page of 100 of its timeline through HTTP (median of 20 reads).
+one person, all tagged with one group, and the first page of 100 of the person's timeline
+and of the group's events through HTTP (median of 20 reads each).
 """
 
 from __future__ import annotations
@@ -191,25 +192,31 @@ def bodies_of(batches: list[list[dict[str, Any]]]) -> list[bytes]:
     return [gzip.compress(json.dumps({"batch": b, "sent_at": sent_at}).encode()) for b in batches]
 
 
-def timeline_page_ms(base: str, key: str, batch: int) -> float:
-    """Median milliseconds for the first page of 100 of a person with PERSON_EVENTS events."""
+def page_ms(base: str, key: str, batch: int) -> tuple[float, float]:
+    """Median milliseconds for the first page of 100 of a person with PERSON_EVENTS events,
+    and of a group with the same events."""
     person = [
-        dict(m, distinct_id="big-person") for b in make_batches(PERSON_EVENTS, batch) for m in b
+        dict(m, distinct_id="big-person", groups={"company": "big-company"})
+        for b in make_batches(PERSON_EVENTS, batch)
+        for m in b
     ]
     post_all(base, key, bodies_of([person[i : i + batch] for i in range(0, len(person), batch)]), 2)
-    times = []
+    medians = []
     with httpx.Client(timeout=60.0) as http:
-        for _ in range(20):
-            started = time.perf_counter()
-            response = http.get(
-                f"{base}/api/oak/persons/big-person/timeline",
-                params={"limit": 100},
-                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            )
-            times.append(time.perf_counter() - started)
-            response.raise_for_status()
-            assert len(response.json()["events"]) == 100
-    return statistics.median(times) * 1000
+        for path in ("persons/big-person/timeline", "groups/company/big-company"):
+            times = []
+            for _ in range(20):
+                started = time.perf_counter()
+                response = http.get(
+                    f"{base}/api/oak/{path}",
+                    params={"limit": 100},
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                )
+                times.append(time.perf_counter() - started)
+                response.raise_for_status()
+                assert len(response.json()["events"]) == 100
+            medians.append(statistics.median(times) * 1000)
+    return medians[0], medians[1]
 
 
 def run_engine(
@@ -241,7 +248,7 @@ def run_engine(
             cpu = meter.stop()
             http_seconds = sum(slices)
             sdk_rate = sdk_events_per_second(base, key, args.sdk_events, args.sdk_processes)
-            page_ms = timeline_page_ms(base, key, args.batch)
+            person_ms, group_ms = page_ms(base, key, args.batch)
     with make_url("raw") as url:
         new_database(url)
         raw_seconds = raw(url, batches)
@@ -255,7 +262,8 @@ def run_engine(
     print(f"  raw engine insert, same rows:    {raw_rate:>10,.0f} events/s")
     print(f"  ratio HTTP / raw:                {http_rate / raw_rate:>10.2f}")
     print(f"  the SDK driving it ({args.sdk_processes} processes): {sdk_rate:>10,.0f} events/s")
-    print(f"  timeline page of 100 of a {PERSON_EVENTS:,}-event person: {page_ms:.1f} ms")
+    print(f"  timeline page of 100 of a {PERSON_EVENTS:,}-event person: {person_ms:.1f} ms")
+    print(f"  page of 100 of a {PERSON_EVENTS:,}-event group:            {group_ms:.1f} ms")
 
 
 def sdk_events_per_second(base: str, key: str, events: int, processes: int) -> float:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,40 @@ def test_a_timeline_pages_through_every_event_with_a_cursor(
             break
     assert sorted(seen) == [f"e{i}" for i in range(7)]
     assert len(seen) == 7
+
+
+def test_a_groups_pages_go_in_time_order_ties_by_arrival_each_event_once(
+    server: RunningServer, http: httpx.Client
+) -> None:
+    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    seconds = [3, 1, 2, 2, 2, 0, 4]  # three at the same moment: a page ends among them
+    post_batch(
+        http,
+        server,
+        [
+            message(
+                distinct_id=f"member-{i % 2}",
+                event=f"e{i}",
+                timestamp=(start + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                groups={"company": "pager-inc"},
+            )
+            for i, s in enumerate(seconds)
+        ],
+    )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = http.get(
+            f"{server.url}/api/oak/groups/company/pager-inc",
+            params=params,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ).json()
+        seen += [e["event"] for e in page["events"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["e5", "e1", "e2", "e3", "e4", "e0", "e6"]
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token-wrong-token", "oak_sec_notadmin"])

@@ -82,13 +82,16 @@ class PostgresEvents:
         limit: int,
         after: Position | None,
     ) -> tuple[list[StoredEvent], Position | None]:
-        position, at = _after(after)
+        # Ordered and bounded by event_groups' own columns (copies of the event's timestamp
+        # and id), so that its primary key is read in page order and stops after the page:
+        # ordered by the events' columns, every event of the group was read and sorted.
+        position, at = _after(after, "g.timestamp, g.event_id")
         return _page(
             db,
-            f"SELECT {_COLUMNS} FROM events e"  # noqa: S608
-            " JOIN event_groups g ON g.event_id = e.id WHERE g.project_id = %s"
+            f"SELECT {_COLUMNS} FROM event_groups g"  # noqa: S608
+            " JOIN events e ON e.id = g.event_id WHERE g.project_id = %s"
             f" AND g.group_type = %s AND g.group_key = %s{position}"
-            " ORDER BY e.timestamp, e.id LIMIT %s",
+            " ORDER BY g.timestamp, g.event_id LIMIT %s",
             (project_id, group_type.encode(), group_key.encode(), *at, limit + 1),
             limit,
         )
@@ -120,11 +123,14 @@ class PostgresEvents:
         pass
 
 
-def _after(after: Position | None) -> tuple[str, tuple[Any, ...]]:
-    """The condition (a constant fragment) and values that start a page after `after`."""
+def _after(
+    after: Position | None, columns: str = "e.timestamp, e.id"
+) -> tuple[str, tuple[Any, ...]]:
+    """The condition (a constant fragment) and values that start a page after `after`, in
+    the order of `columns` (a timestamp and an event id)."""
     if after is None:
         return "", ()
-    return " AND (e.timestamp, e.id) > (%s, %s)", (after.timestamp, after.event_id)
+    return f" AND ({columns}) > (%s, %s)", (after.timestamp, after.event_id)
 
 
 def _page(

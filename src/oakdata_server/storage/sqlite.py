@@ -157,6 +157,9 @@ class SQLiteStorage(ProjectsAndKeys):
                 (project_id, group_type, group_key),
                 limit,
                 after,
+                # event_groups' copies of the timestamp and id: its primary key is then
+                # read in page order, not every event of the group sorted.
+                order="g.timestamp, g.event_id",
             )
         if properties is None and not events:
             return None
@@ -195,18 +198,20 @@ def _page(
     parameters: tuple[Any, ...],
     limit: int,
     after: Position | None,
+    order: str = "e.timestamp, e.id",
 ) -> tuple[list[StoredEvent], Position | None]:
-    """Up to `limit` events and about MAX_PAGE_BYTES of properties, and where the next begins."""
+    """Up to `limit` events and about MAX_PAGE_BYTES of properties, and where the next begins;
+    pages go in the order of `order` (a timestamp and an event id)."""
     position = ""
     if after is not None:
-        position = " AND (e.timestamp, e.id) > (?, ?)"
+        position = f" AND ({order}) > (?, ?)"
         parameters = (*parameters, after.timestamp, after.event_id)
     # One row more than asked tells whether there is a next page. Rows are taken one by one
     # so that a page of large events stops at its byte budget without loading the rest.
     cursor = db.execute(
         # Only our own constant fragments are formatted in; every value is a parameter.
         f"SELECT {_EVENT_COLUMNS} FROM events e {join_where}{position}"  # noqa: S608
-        " ORDER BY e.timestamp, e.id LIMIT ?",
+        f" ORDER BY {order} LIMIT ?",
         (*parameters, limit + 1),
     )
     events: list[StoredEvent] = []

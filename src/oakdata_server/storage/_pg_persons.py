@@ -28,7 +28,9 @@ class KnownIds:
     Never wrong, because an id never loses its person: merges move ids between persons and
     nothing deletes one. So an id read as having a person (a committed row) has one for
     good, and the engine adds the ids it gave persons only once their transaction has
-    committed (a rolled-back person never existed). A miss costs only the query this saves.
+    committed (a rolled-back person never existed). Restoring the database from an older
+    backup is the one way to take persons back: the ingest nodes restart with it (scaling.md).
+    A miss costs only the query this saves.
     Bounded: when full it starts over. Shared by the engine's threads: each set operation
     is atomic, and no step relies on two of them together."""
 

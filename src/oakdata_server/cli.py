@@ -135,13 +135,19 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser(
         "migrate",
-        help="bring a database's schema up to date, or copy SQLite into PostgreSQL",
+        help="bring a database's schema up to date, or copy SQLite into another engine",
         description="Bring the database's schema up to date (servers also do so on start); "
-        "with --from and --to, copy a SQLite installation into an empty PostgreSQL database.",
+        "with --from and --to, copy a SQLite installation into an empty PostgreSQL database, "
+        "or into ClickHouse for events and PostgreSQL for the rest.",
     )
     migrate.add_argument("--db", "--database", dest="db", help=db_help)
     migrate.add_argument("--from", dest="source", metavar="SQLITE", help="the SQLite file or URL")
-    migrate.add_argument("--to", dest="destination", metavar="URL", help="a postgresql:// URL")
+    migrate.add_argument(
+        "--to",
+        dest="destination",
+        metavar="URL",
+        help="a postgresql:// URL, or a clickhouse://…?identity=… URL",
+    )
     migrate.set_defaults(run=_migrate)
 
     capture = commands.add_parser(
@@ -214,14 +220,16 @@ def _migrate(args: argparse.Namespace) -> int:
             pass  # opening a storage brings its schema up to date
         print(f"oakdata: {storage.location} is up to date.", file=sys.stderr)
         return EXIT_OK
-    if not args.destination.startswith(("postgresql://", "postgres://")):
-        raise ValueError("--to must be a postgresql:// URL.")
-    from oakdata_server.storage.postgres import public_location
-    from oakdata_server.storage.transfer import copy_sqlite_to_postgres
+    if not args.destination.startswith(("postgresql://", "postgres://", "clickhouse://")):
+        raise ValueError("--to must be a postgresql:// or clickhouse:// URL.")
+    from oakdata_server.storage import open_storage
+    from oakdata_server.storage.transfer import copy_sqlite
 
-    copied = copy_sqlite_to_postgres(args.source, args.destination)
+    copied = copy_sqlite(args.source, args.destination)
     rows = ", ".join(f"{n} {table}" for table, n in copied.items())
-    print(f"oakdata: copied {rows} into {public_location(args.destination)}.", file=sys.stderr)
+    destination = open_storage(args.destination)  # opened for its name, without passwords
+    destination.close()
+    print(f"oakdata: copied {rows} into {destination.location}.", file=sys.stderr)
     return EXIT_OK
 
 

@@ -1,5 +1,6 @@
 """`oakdata migrate`: schemas brought up to date, and a SQLite installation moved to
-PostgreSQL whole: the same timelines, groups, keys and cursors read from either."""
+PostgreSQL, or to ClickHouse and PostgreSQL, whole: the same timelines, groups, keys and
+cursors read from either."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engines import engine_url
-from oakdata_server.storage import open_storage
+from engines import engine_url, query
+from oakdata_server.storage import open_storage, transfer
+from oakdata_server.storage._events import EventRow
+from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
 
 from .conftest import RunningServer, message, post_batch, start_server
 from .test_cli import run_cli
@@ -20,6 +23,12 @@ from .test_cli import run_cli
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
     with engine_url("postgresql", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(params=["postgresql", "clickhouse"])
+def destination_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with engine_url(request.param, tmp_path) as url:
         yield url
 
 
@@ -60,15 +69,15 @@ def _everything(url: str) -> dict[str, object]:
         storage.close()
 
 
-def test_a_sqlite_installation_moves_to_postgresql_whole(
-    sqlite_installation: RunningServer, postgres_url: str
+def test_a_sqlite_installation_moves_whole(
+    sqlite_installation: RunningServer, destination_url: str
 ) -> None:
+    postgres_url = destination_url  # the rest of the test reads whichever it is
     source = f"sqlite:///{sqlite_installation.db_path}"
     moved = run_cli("migrate", "--from", source, "--to", postgres_url, env=_env())
     assert moved.returncode == 0, moved.stderr
     assert "copied 1 projects" in moved.stderr
-    password = postgres_url.split("@", maxsplit=1)[0].rsplit(":", maxsplit=1)[-1]
-    assert password not in moved.stderr
+    assert "oak-test" not in moved.stderr  # the test services' password, in either URL
     before, after = _everything(source), _everything(postgres_url)
     assert after == before
     user = after["user"]
@@ -100,12 +109,59 @@ def test_a_sqlite_installation_moves_to_postgresql_whole(
     assert "already holds projects" in again.stderr
 
 
+def test_a_copy_that_fails_in_clickhouse_leaves_both_databases_empty(
+    sqlite_installation: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = f"sqlite:///{sqlite_installation.db_path}"
+    written: list[int] = []
+    write = ClickHouseEvents.write
+
+    def fails_third(self: ClickHouseEvents, db: object, rows: list[EventRow]) -> None:
+        written.append(len(rows))
+        if len(written) == 3:
+            raise ConnectionError("ClickHouse went away mid-copy")
+        write(self, db, rows)
+
+    monkeypatch.setattr(transfer, "CHUNK_ROWS", 10)  # 32 events: four chunks
+    monkeypatch.setattr(ClickHouseEvents, "write", fails_third)
+    with engine_url("clickhouse", tmp_path) as url:
+        with pytest.raises(ConnectionError):
+            transfer.copy_sqlite(source, url)
+        assert query(url, "SELECT count() FROM events") == [("0",)]
+        assert query(url, "SELECT count() FROM event_groups") == [("0",)]
+        assert query(url, "SELECT count(*) FROM projects") == [(0,)]
+        monkeypatch.setattr(ClickHouseEvents, "write", write)
+        copied = transfer.copy_sqlite(source, url)  # so the next try starts clean
+        assert query(url, "SELECT count() FROM events") == [("32",)]
+    assert written == [10, 10, 10]  # two chunks stored, then the failure
+    assert copied["events"] == 32
+    assert copied["event_groups"] == 1
+
+
+def test_a_copy_into_clickhouse_tables_holding_events_is_refused(
+    sqlite_installation: RunningServer, tmp_path: Path
+) -> None:
+    with engine_url("clickhouse", tmp_path) as url:
+        events = ClickHouseEvents(split_url(url)[0])
+        try:
+            events.query("INSERT INTO events (project_id, uuid) VALUES (7, 'someone else')")
+        finally:
+            events.close()
+        source = f"sqlite:///{sqlite_installation.db_path}"
+        with pytest.raises(ValueError, match="already holds events"):
+            transfer.copy_sqlite(source, url)
+        assert query(url, "SELECT count() FROM events") == [("1",)]
+        assert query(url, "SELECT count(*) FROM projects") == [(0,)]
+
+
 def test_migrate_brings_a_database_up_to_date(tmp_path: Path, postgres_url: str) -> None:
     for url in (str(tmp_path / "fresh.db"), postgres_url):
         result = run_cli("migrate", "--db", url, env=_env())
         assert result.returncode == 0, result.stderr
         assert "is up to date" in result.stderr
     assert "--from and --to go together" in run_cli("migrate", "--from", "x.db").stderr
+    elsewhere = run_cli("migrate", "--from", "x.db", "--to", "mysql://db/oak")
+    assert "--to must be a postgresql:// or clickhouse:// URL" in elsewhere.stderr
 
 
 def _env() -> dict[str, str]:

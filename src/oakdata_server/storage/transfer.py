@@ -1,23 +1,31 @@
-"""`oakdata migrate --from sqlite:///... --to postgresql://...`: moving an installation.
+"""`oakdata migrate --from sqlite:///... --to URL`: moving an installation to PostgreSQL, or
+to ClickHouse for events with PostgreSQL for the rest.
 
 Every table is copied as it is, ids included, so cursors, persons and keys mean the same
-afterwards; each table streams in chunks with COPY, so a file larger than memory moves too.
-The destination must be empty (no project yet): copying into a database that already holds
-data would mix two installations' ids. The whole copy is one transaction on the
-destination: a failure leaves it as empty as it was. The source is only read; stop the
-server writing to it first (docs/scaling.md, runbook).
+afterwards; each table streams in chunks (COPY into PostgreSQL, JSONEachRow inserts into
+ClickHouse), so a file larger than memory moves too. The destination must be empty (no
+project yet, and no event in ClickHouse): copying into a database that already holds data
+would mix two installations' ids. The PostgreSQL part is one transaction, and the events go
+to ClickHouse last, just before it commits: a failure leaves PostgreSQL as empty as it was
+and ClickHouse's two tables emptied again (they were empty before). The source is only
+read; stop the server writing to it first (docs/scaling.md, runbook).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 
+from oakdata_server.json_values import load_stored
 from oakdata_server.storage import SQLITE_SCHEME
+from oakdata_server.storage._events import EventRow
 from oakdata_server.storage._pg_schema import migrate
+from oakdata_server.storage.base import StorageUnavailable
+from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
 from oakdata_server.storage.postgres import public_location
 
 CHUNK_ROWS = 10_000
@@ -98,28 +106,81 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-def copy_sqlite_to_postgres(source: str, destination: str) -> dict[str, int]:
-    """Rows copied per table. Raises ValueError when the destination already holds data."""
+def copy_sqlite(source: str, destination: str) -> dict[str, int]:
+    """Rows copied per table into a postgresql:// database, or a clickhouse:// one and its
+    identity database. Raises ValueError when the destination already holds data."""
     from oakdata_server.storage import open_storage
 
     # Opening brings the source's schema up to date (and refuses a newer one).
     open_storage(source, create=False).close()
+    events: ClickHouseEvents | None = None
+    identity = destination
+    if destination.startswith("clickhouse://"):
+        events_url, identity = split_url(destination)
+        events = ClickHouseEvents(events_url)  # brings ClickHouse's tables up to date
     reading = sqlite3.connect(f"file:{sqlite_path(source)}?mode=ro", uri=True)
+    inserted = False  # whether ClickHouse may hold rows of this copy
     try:
-        with psycopg.connect(destination, autocommit=True) as writing:
+        with psycopg.connect(identity, autocommit=True) as writing:
             migrate(writing)
             with writing.transaction():
                 if writing.execute("SELECT 1 FROM projects LIMIT 1").fetchone() is not None:
                     raise ValueError(
-                        f"{public_location(destination)} already holds projects; "
+                        f"{public_location(identity)} already holds projects; "
                         "migrate into an empty database"
                     )
-                return {
+                if events is not None and events.query("SELECT count() FROM events").strip() != "0":
+                    raise ValueError(
+                        f"{events.location} already holds events; migrate into empty tables"
+                    )
+                copied = {
                     table: _copy_table(reading, writing, table, columns, conversions, sequence)
                     for table, columns, conversions, sequence in _TABLES
+                    if events is None or table not in _EVENT_TABLES
                 }
+                if events is not None:
+                    inserted = True
+                    copied |= _copy_events(reading, writing, events)
+            return copied
+    except BaseException:
+        if events is not None and inserted:
+            # Empty before this copy, so emptied again; if ClickHouse cannot be reached now,
+            # the next try says that it holds events.
+            with contextlib.suppress(StorageUnavailable):
+                for table in _EVENT_TABLES:
+                    events.query(f"TRUNCATE TABLE {table}")
+        raise
     finally:
         reading.close()
+        if events is not None:
+            events.close()
+
+
+_EVENT_TABLES = ("events", "event_groups")
+_EVENT_COLUMNS = next(columns for table, columns, _, _ in _TABLES if table == "events")
+
+
+def _copy_events(
+    reading: sqlite3.Connection, writing: psycopg.Connection[Any], events: ClickHouseEvents
+) -> dict[str, int]:
+    """The events into ClickHouse, as live ingest writes them (each tagged event copied into
+    event_groups too), and PostgreSQL's id sequence past them."""
+    count = tagged = 0
+    names = ", ".join(_EVENT_COLUMNS)
+    cursor = reading.execute(f"SELECT {names} FROM events ORDER BY id")  # noqa: S608
+    while rows := cursor.fetchmany(CHUNK_ROWS):
+        chunk = [EventRow._make((*row, _groups(row[9]))) for row in rows]
+        events.write(writing, chunk)
+        count += len(chunk)
+        tagged += sum(len(r.groups) for r in chunk)
+    (last,) = reading.execute("SELECT max(id) FROM events").fetchone() or (None,)
+    writing.execute("SELECT setval('events_id_seq', COALESCE(%s::bigint, 0) + 1, false)", (last,))
+    return {"events": count, "event_groups": tagged}
+
+
+def _groups(text: str) -> dict[str, str]:
+    groups = load_stored(text)
+    return groups if isinstance(groups, dict) else {}
 
 
 def _copy_table(

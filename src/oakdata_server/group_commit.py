@@ -30,10 +30,6 @@ from oakdata_server.storage import IngestRequest, IngestResult, StorageUnavailab
 # and a group's bodies stay in memory until it is stored.
 MAX_GROUP_MESSAGES = 20_000
 
-# Stores running at once per project and process: while one waits on the database, the next
-# group's claims or insert can already run (bench/engines.py measured the difference).
-STORES_AT_ONCE = 2
-
 StoreMany = Callable[[int, Sequence[IngestRequest]], list[IngestResult]]
 
 
@@ -42,8 +38,9 @@ class GroupCommit:
         self,
         store_many: StoreMany,
         max_messages: int = MAX_GROUP_MESSAGES,
-        stores: int = STORES_AT_ONCE,
+        stores: int = 1,
     ) -> None:
+        """`stores`: groups of one project stored at once (Storage.stores_at_once)."""
         self._store_many = store_many
         self._max_messages = max_messages
         self._stores = stores

@@ -61,7 +61,7 @@ class IngestEndpoint:
         self._storage = storage
         self._limits = limits
         self._refusals = refusals  # counted for the log; each is also in its request's answer
-        self._group_commit = GroupCommit(storage.ingest_many)
+        self._group_commit = GroupCommit(storage.ingest_many, stores=storage.stores_at_once)
 
     async def preflight(self, request: Request) -> Response:
         headers = await self._cors_headers(request)

@@ -36,6 +36,7 @@ PageRow = tuple[int, str, str, str, str, str, str, str, str]
 
 class EventStore(Protocol):
     location: str
+    stores_at_once: int  # Storage.stores_at_once, which the event store decides
 
     def write(self, db: Any, rows: list[EventRow]) -> None: ...
     def person_page(

@@ -114,6 +114,9 @@ class GroupView:
 
 class Storage(Protocol):
     location: str  # what to tell an operator: the file, or the URL without its password
+    # Groups of one project a process may store at once (group_commit.py): more overlap one
+    # group's wait on the database with the next one's work; fewer make larger groups.
+    stores_at_once: int
 
     def create_project(self, name: str) -> Project: ...
     def get_project(self, name: str) -> Project | None: ...

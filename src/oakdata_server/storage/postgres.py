@@ -65,6 +65,7 @@ class PostgresStorage(ProjectsAndKeys):
 
     def __init__(self, url: str, *, create: bool = True, events: EventStore | None = None) -> None:
         self._events: EventStore = events or PostgresEvents()
+        self.stores_at_once = self._events.stores_at_once
         self.location = " with events in ".join(
             filter(None, (public_location(url), self._events.location))
         )

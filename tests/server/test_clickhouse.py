@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from engines import ChdbTransport, engine_url, query
 
-from .conftest import ADMIN_TOKEN, RunningServer, message, post_batch, start_server
+from .conftest import ADMIN_TOKEN, RunningServer, message, post_batch, start_server, timeline
 
 Statement = Callable[[str], list[tuple[Any, ...]]]
 
@@ -77,6 +78,42 @@ def test_every_string_survives_a_literal_round_trip(
     from oakdata_server.storage.clickhouse import literal
 
     assert statement(f"SELECT {literal(text)} AS s FROM events LIMIT 1") == [(text,)]
+
+
+FIELD_TEXTS = ["tab\there", "nl\nhere", "cr\rhere", "back\\slash", 'quote"d', "nul\x00", "\\t\t"]
+
+
+def test_every_character_the_insert_format_gives_a_meaning_is_stored_as_sent(
+    clickhouse_server: RunningServer,
+) -> None:
+    # Inserts are TabSeparated text: a tab, newline or backslash in an identifier, a
+    # property or a group must be escaped, or the row is cut, refused or changed.
+    # A batch each, so that each character is alone in some insert: in properties, JSON
+    # escapes all of them with backslashes; in a distinct id, they are as sent.
+    everywhere = {
+        t: message(distinct_id="tsv", event=t, properties={"v": t, t: 1}, groups={"t": t})
+        for t in FIELD_TEXTS
+    }
+    batches = [[m] for m in everywhere.values()]
+    batches += [[message(distinct_id=f"tsv{t}", event="plain")] for t in FIELD_TEXTS]
+    batches.append([message(distinct_id="tsv", event="plain", groups={"t": "plain"})])
+    with httpx.Client(timeout=30.0) as http:
+        for batch in batches:
+            assert post_batch(http, clickhouse_server, batch).json()["accepted"] == 1
+        events = timeline(http, clickhouse_server, "tsv", limit=100).json()["events"]
+        assert sorted(
+            (e["event"], e["properties"].get("v"), e["groups"]) for e in events
+        ) == sorted([(t, t, {"t": t}) for t in FIELD_TEXTS] + [("plain", None, {"t": "plain"})])
+        assert all(
+            e["properties"] == {"v": e["event"], e["event"]: 1}
+            for e in events
+            if e["event"] != "plain"
+        )
+        for text in FIELD_TEXTS:
+            one = timeline(http, clickhouse_server, quote(f"tsv{text}", safe="")).json()
+            assert [e["distinct_id"] for e in one["events"]] == [f"tsv{text}"]
+            group = _every_page(http, clickhouse_server, f"/groups/t/{quote(text, safe='')}")
+            assert group == [everywhere[text]["uuid"]]
 
 
 def test_rows_written_twice_are_read_once_on_every_page(

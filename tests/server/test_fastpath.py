@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid as uuid_module
-from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +42,7 @@ def _comparable(messages: list[tuple[int, ValidMessage]]) -> list[dict[str, Any]
     # The stored JSON text may be spelled differently (1e16 or 1e+16); its value may not.
     rows = []
     for index, message in messages:
-        row = asdict(message)
+        row = msgspec.structs.asdict(message)
         row["properties_json"] = json.loads(row["properties_json"])
         rows.append({"index": index, **row})
     return rows

@@ -12,7 +12,8 @@ them after its run is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress
 from typing import NamedTuple
 
 import msgspec
@@ -22,16 +23,25 @@ from oakdata_server.storage.base import IngestRequest, IngestResult
 from oakdata_server.validation import ValidMessage, format_timestamp
 
 
-class Capture(NamedTuple):
-    message: ValidMessage
-    received: str  # when its request arrived, as stored
-    trusted: bool
+class Run(NamedTuple):
+    """Captures stored together, as columns (a run of a group's 20,000 messages is built by
+    extending lists, without a Python step per capture): the i-th is messages[i], whose
+    request arrived at received[i] (as stored) with a key trusted[i] or not."""
+
+    messages: list[ValidMessage]
+    received: list[str]
+    trusted: list[bool]
+
+    def extend(self, messages: Sequence[ValidMessage], received: str, trusted: bool) -> None:
+        self.messages.extend(messages)
+        self.received.extend([received] * len(messages))
+        self.trusted.extend([trusted] * len(messages))
 
 
 _ENCODE = msgspec.json.Encoder().encode
 
 # Whether each capture was stored (False: its uuid was seen before, or earlier in the run).
-StoreCaptures = Callable[[Sequence[Capture]], list[bool]]
+StoreCaptures = Callable[[Run], list[bool]]
 # One other message: True stored, False a duplicate, or why a public key may not send it.
 StoreOther = Callable[[ValidMessage, str, bool], "bool | str"]
 
@@ -42,14 +52,17 @@ def store_requests(
     """Each request's answer, the requests stored in the order the module describes."""
     results: dict[int, IngestResult] = {}
     plain = [n for n, r in enumerate(requests) if all(m.type == "capture" for m in r.messages)]
-    run: list[Capture] = []
+    run = Run([], [], [])
     for n in plain:
-        received = format_timestamp(requests[n].received_at)
-        run += [Capture(m, received, requests[n].trusted) for m in requests[n].messages]
-    stored = iter(captures(run) if run else ())
+        request = requests[n]
+        run.extend(request.messages, format_timestamp(request.received_at), request.trusted)
+    stored = captures(run) if run.messages else []
+    start = 0
     for n in plain:
-        accepted = sum(next(stored) for _ in requests[n].messages)
-        results[n] = IngestResult(accepted, len(requests[n].messages) - accepted)
+        end = start + len(requests[n].messages)
+        accepted = sum(stored[start:end])
+        results[n] = IngestResult(accepted, end - start - accepted)
+        start = end
     for n, request in enumerate(requests):
         if n not in results:
             results[n] = _store_in_order(request, captures, other)
@@ -65,7 +78,9 @@ def _store_in_order(
     refused: list[tuple[int, str]] = []
     for start, end in _runs(messages):
         if messages[start].type == "capture":
-            stored = sum(captures([Capture(m, received, trusted) for m in messages[start:end]]))
+            run = Run([], [], [])
+            run.extend(messages[start:end], received, trusted)
+            stored = sum(captures(run))
             accepted += stored
             duplicates += end - start - stored
             continue
@@ -91,30 +106,40 @@ def _runs(messages: Sequence[ValidMessage]) -> Iterator[tuple[int, int]]:
             start = position
 
 
-def first_sightings(captures: Sequence[Capture], seen: set[str]) -> list[bool]:
+def first_sightings(run: Run, seen: set[str]) -> list[bool]:
     """Whether each capture is the first of its uuid, given the uuids `seen` before (a uuid
     twice in a run is stored once, the first); `seen` gains the new ones."""
     first = []
-    for c in captures:
-        uuid = c.message.uuid
-        first.append(uuid not in seen)
-        seen.add(uuid)
+    for m in run.messages:
+        first.append(m.uuid not in seen)
+        seen.add(m.uuid)
     return first
 
 
-def event_row(event_id: int, project_id: int, capture: Capture) -> EventRow:
-    """The row a stored capture becomes, on every engine."""
-    m = capture.message
-    return EventRow(
-        event_id,
-        project_id,
-        m.uuid,
-        m.distinct_id,
-        m.event,
-        m.timestamp,
-        m.client_timestamp,
-        capture.received,
-        m.properties_json,
-        _ENCODE(m.groups).decode() if m.groups else "{}",
-        m.groups,
+def chosen(run: Run, keep: list[bool]) -> Run:
+    """The captures of `run` that `keep` marks."""
+    return Run(
+        list(compress(run.messages, keep)),
+        list(compress(run.received, keep)),
+        list(compress(run.trusted, keep)),
     )
+
+
+def event_rows(ids: Iterable[int], project_id: int, run: Run) -> list[EventRow]:
+    """The rows the captures of `run` become, on every engine, given their ids in order."""
+    return [
+        EventRow(
+            event_id,
+            project_id,
+            m.uuid,
+            m.distinct_id,
+            m.event,
+            m.timestamp,
+            m.client_timestamp,
+            received,
+            m.properties_json,
+            _ENCODE(m.groups).decode() if m.groups else "{}",
+            m.groups,
+        )
+        for event_id, m, received in zip(ids, run.messages, run.received, strict=True)
+    ]

@@ -10,53 +10,52 @@ the database's only write lock: no one else can claim a uuid in between.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from oakdata_server.storage import _sqlite_persons as persons
-from oakdata_server.storage._plan import Capture, event_row, first_sightings
+from oakdata_server.storage._plan import Run, chosen, event_rows, first_sightings
 from oakdata_server.validation import ValidMessage
 
 # Values per IN (...) list: SQLite before 3.32 allows 999 parameters in one statement.
 _CHUNK = 500
 
 
-def store_captures(
-    db: sqlite3.Connection, project_id: int, captures: Sequence[Capture]
-) -> list[bool]:
+def store_captures(db: sqlite3.Connection, project_id: int, run: Run) -> list[bool]:
     """Whether each capture was stored (False: a duplicate)."""
-    seen = set(_found(db, "messages", "uuid", project_id, [c.message.uuid for c in captures]))
-    stored = first_sightings(captures, seen)
-    new = [c for c, fresh in zip(captures, stored, strict=True) if fresh]
-    if not new:
+    seen = set(_found(db, "messages", "uuid", project_id, [m.uuid for m in run.messages]))
+    stored = first_sightings(run, seen)
+    new = chosen(run, stored)
+    if not new.messages:
         return stored
     db.executemany(
         "INSERT INTO messages (project_id, uuid, type, received_at) VALUES (?, ?, 'capture', ?)",
-        [(project_id, c.message.uuid, c.received) for c in new],
+        [(project_id, m.uuid, r) for m, r in zip(new.messages, new.received, strict=True)],
     )
-    distinct_ids = {c.message.distinct_id for c in new}
+    distinct_ids = {m.distinct_id for m in new.messages}
     known = set(_found(db, "person_ids", "distinct_id", project_id, list(distinct_ids)))
     for distinct_id in sorted(distinct_ids - known):
         persons.ensure_person(db, project_id, distinct_id)
-    for c in new:
-        if c.message.changes_person:  # $set, $set_once, $unset carried by the event
-            person_id = persons.ensure_person(db, project_id, c.message.distinct_id)
-            persons.change_person_properties(db, person_id, c.message, c.trusted)
+    for m, trusted in zip(new.messages, new.trusted, strict=True):
+        if m.changes_person:  # $set, $set_once, $unset carried by the event
+            person_id = persons.ensure_person(db, project_id, m.distinct_id)
+            persons.change_person_properties(db, person_id, m, trusted)
     # Ids given here, in the run's order, so that the groups' rows can name them; nobody
     # else inserts while this transaction holds the write lock.
     (last,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+    ids = range(last + 1, last + 1 + len(new.messages))
     db.executemany(
         "INSERT INTO events (id, project_id, uuid, distinct_id, event, timestamp,"
         " client_timestamp, received_at, properties, groups)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [event_row(last + n, project_id, c)[:10] for n, c in enumerate(new, start=1)],
+        [row[:10] for row in event_rows(ids, project_id, new)],
     )
     db.executemany(
         "INSERT OR IGNORE INTO event_groups (event_id, project_id, group_type, group_key,"
         " timestamp) VALUES (?, ?, ?, ?, ?)",
         [
-            (last + n, project_id, t, k, c.message.timestamp)
-            for n, c in enumerate(new, start=1)
-            for t, k in c.message.groups.items()
+            (event_id, project_id, t, k, m.timestamp)
+            for event_id, m in zip(ids, new.messages, strict=True)
+            for t, k in m.groups.items()
         ],
     )
     return stored

@@ -34,7 +34,7 @@ from oakdata_server.storage.base import EventCount, Position, StorageUnavailable
 from oakdata_server.validation import parse_timestamp
 
 SCHEMA_VERSION = 1
-# The event columns an insert names, in the order `write` gives them.
+# The event columns an insert names, in the order `write` and `_fields` give them.
 _INSERTED = (
     "project_id, id, uuid, distinct_id, event, timestamp, client_timestamp, received_at,"
     " properties, groups"
@@ -180,32 +180,39 @@ class ClickHouseEvents:
         return before, max(before, SCHEMA_VERSION)
 
     def write(self, db: Any, rows: list[EventRow]) -> None:
-        events = [
-            (
-                str(r.project_id),
-                str(r.id),
-                r.uuid,
-                r.distinct_id,
-                r.event,
-                r.timestamp,
-                r.client_timestamp,
-                r.received_at,
-                r.properties,
-                r.groups_json,
-            )
-            for r in rows
-        ]
-        self.query(f"INSERT INTO events ({_INSERTED}) FORMAT TabSeparated", _tab_separated(events))
-        tagged = [
-            (t, k, *event)
-            for r, event in zip(rows, events, strict=True)
-            for t, k in r.groups.items()
-        ]
+        # TabSeparated text (_plain says why), built straight from the rows: tuples of their
+        # fields cost half as much again, and are made only to escape or for the groups.
+        text = "".join(
+            [
+                f"{project_id}\t{event_id}\t{uuid}\t{distinct_id}\t{event}\t{timestamp}\t"
+                f"{client_timestamp}\t{received_at}\t{properties}\t{groups_json}\n"
+                for (
+                    event_id,
+                    project_id,
+                    uuid,
+                    distinct_id,
+                    event,
+                    timestamp,
+                    client_timestamp,
+                    received_at,
+                    properties,
+                    groups_json,
+                    _,
+                ) in rows
+            ]
+        )
+        if not _plain(text, len(rows), 10):
+            text = _escaped([_fields(r) for r in rows])
+        self.query(f"INSERT INTO events ({_INSERTED}) FORMAT TabSeparated", text.encode())
+        tagged = [(t, k, *_fields(r)) for r in rows if r.groups for t, k in r.groups.items()]
         if tagged:
+            text = "".join(["\t".join(row) + "\n" for row in tagged])
+            if not _plain(text, len(tagged), 12):
+                text = _escaped(tagged)
             self.query(
                 f"INSERT INTO event_groups (group_type, group_key, {_INSERTED})"
                 " FORMAT TabSeparated",
-                _tab_separated(tagged),
+                text.encode(),
             )
 
     def person_page(
@@ -351,25 +358,39 @@ class ClickHouseEvents:
         return rows
 
 
-def _tab_separated(rows: Sequence[tuple[str, ...]]) -> bytes:
-    """Rows as ClickHouse's TabSeparated input: a tab between fields, a newline after each
-    row, and in a field a backslash, tab or newline escaped.
+def _fields(r: EventRow) -> tuple[str, ...]:
+    """An event's fields in the order of _INSERTED, as text."""
+    return (
+        str(r.project_id),
+        str(r.id),
+        r.uuid,
+        r.distinct_id,
+        r.event,
+        r.timestamp,
+        r.client_timestamp,
+        r.received_at,
+        r.properties,
+        r.groups_json,
+    )
 
-    Chosen over JSONEachRow because ClickHouse parses it for less (2.3 µs of CPU per row
+
+def _plain(text: str, rows: int, fields: int) -> bool:
+    """Whether `text`, rows of `fields` fields joined by tabs and ended by newlines, is
+    ClickHouse's TabSeparated input as it is: whether no field holds a backslash, tab or
+    newline, which the format gives a meaning.
+
+    TabSeparated, not JSONEachRow: ClickHouse parses it for less (2.3 µs of CPU per row
     against 3.2, 5,000-row inserts into the events table, 18.16), and it costs less to
-    build here. Fields rarely hold one of those three characters (properties are JSON, which
-    escapes control characters, so only a backslash can appear there), so the text is built
-    as it is and checked once: only if some field holds one are the rows built again with
-    every field escaped."""
-    text = "".join(["\t".join(row) + "\n" for row in rows])
-    fields = len(rows[0]) if rows else 0
-    if (
-        "\\" in text
-        or text.count("\n") != len(rows)
-        or text.count("\t") != len(rows) * (fields - 1)
-    ):
-        text = "".join(["\t".join([f.translate(_ESCAPED) for f in row]) + "\n" for row in rows])
-    return text.encode()
+    build here. Fields rarely hold one of those three characters (properties are JSON,
+    which escapes control characters, so only a backslash can appear there), so the text
+    is built as it is and checked once; only if some field holds one is it built again,
+    escaped (_escaped)."""
+    return "\\" not in text and text.count("\n") == rows and text.count("\t") == rows * (fields - 1)
+
+
+def _escaped(rows: Sequence[tuple[str, ...]]) -> str:
+    """TabSeparated text of `rows`, every field escaped."""
+    return "".join(["\t".join([f.translate(_ESCAPED) for f in row]) + "\n" for row in rows])
 
 
 def _list(values: list[str]) -> str:

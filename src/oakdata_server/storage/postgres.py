@@ -13,7 +13,6 @@ COPY. Whatever changes persons runs under the project's advisory lock (_pg_perso
 from __future__ import annotations
 
 import functools
-import itertools
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,7 +28,7 @@ from oakdata_server.storage._persons import REFUSED_LINK
 from oakdata_server.storage._pg_events import PostgresEvents
 from oakdata_server.storage._pg_persons import KnownIds, persons
 from oakdata_server.storage._pg_schema import migrate
-from oakdata_server.storage._plan import Capture, event_row, first_sightings, store_requests
+from oakdata_server.storage._plan import Run, chosen, event_rows, first_sightings, store_requests
 from oakdata_server.storage._projects import ProjectsAndKeys
 from oakdata_server.storage._sql import POSTGRES
 from oakdata_server.storage.base import (
@@ -203,25 +202,23 @@ class PostgresStorage(ProjectsAndKeys):
         db: psycopg.Connection[Any],
         project_id: int,
         given_persons: set[bytes],
-        captures: Sequence[Capture],
+        run: Run,
     ) -> list[bool]:
         """Whether each capture was stored (False: a duplicate), all in a few statements;
         `given_persons` gains the ids that may have been given a person."""
-        claimed = _claim(
-            db, project_id, [c.message for c in captures], [c.received for c in captures]
-        )
-        stored = first_sightings(captures, {c.message.uuid for c in captures} - claimed)
-        new = list(itertools.compress(captures, stored))
-        if not new:
+        claimed = _claim(db, project_id, run.messages, run.received)
+        stored = first_sightings(run, {m.uuid for m in run.messages} - claimed)
+        new = chosen(run, stored)
+        if not new.messages:
             return stored
-        unknown = self._known.unknown(project_id, {c.message.distinct_id.encode() for c in new})
+        unknown = self._known.unknown(project_id, {m.distinct_id.encode() for m in new.messages})
         persons.ensure_persons(db, project_id, unknown)
         given_persons |= unknown
-        for c in new:
-            if c.message.changes_person:  # $set, $set_once, $unset carried by the event
-                person_id = persons.person_of(db, project_id, c.message.distinct_id.encode())
+        for m, trusted in zip(new.messages, new.trusted, strict=True):
+            if m.changes_person:  # $set, $set_once, $unset carried by the event
+                person_id = persons.person_of(db, project_id, m.distinct_id.encode())
                 if person_id is not None:
-                    persons.change_person_properties(db, person_id, c.message, c.trusted)
+                    persons.change_person_properties(db, person_id, m, trusted)
         # Ids drawn while another transaction draws are not consecutive: each is fetched,
         # as one text (a row each would cost more to read than to draw).
         ids = map(
@@ -230,10 +227,10 @@ class PostgresStorage(ProjectsAndKeys):
                 db,
                 "SELECT string_agg(nextval('events_id_seq')::text, ',')"
                 " FROM generate_series(1, %s)",
-                (len(new),),
+                (len(new.messages),),
             ).split(","),
         )
-        self._events.write(db, [event_row(i, project_id, c) for i, c in zip(ids, new, strict=True)])
+        self._events.write(db, event_rows(ids, project_id, new))
         return stored
 
 

@@ -188,4 +188,4 @@ def stored_event_uuids(url: str | Path) -> Counter[str]:
 
 def stored_message_uuids(url: str | Path) -> set[str]:
     """The de-duplication table: one row per (project, uuid) by its primary key."""
-    return {row[0] for row in query(url, "SELECT uuid FROM messages")}
+    return {row[0] for row in query(url, "SELECT CAST(uuid AS TEXT) FROM messages")}

@@ -21,6 +21,7 @@ from oakdata_server.keys import generate_key, hash_key, lookup_id
 from oakdata_server.runner import ServerThread
 from oakdata_server.settings import Settings
 from oakdata_server.storage import Storage, open_storage
+from oakdata_server.validation import ValidMessage, validate_batch
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 ALLOWED_ORIGIN = "https://app.example.com"
@@ -119,6 +120,13 @@ def message(kind: str = "capture", **fields: Any) -> dict[str, Any]:
         base.update(group_type="company", group_key="acme", properties={})
     base.update(fields)
     return base
+
+
+def valid(*messages: dict[str, Any]) -> list[ValidMessage]:
+    """`messages` as the ingest endpoint hands them to storage (each must be valid)."""
+    checked, rejected = validate_batch(list(messages), None, datetime.now(timezone.utc))
+    assert not rejected
+    return [m for _, m in checked]
 
 
 def post_batch(

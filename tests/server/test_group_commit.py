@@ -20,19 +20,13 @@ from oakdata_server.storage import (
     StorageUnavailable,
     open_storage,
 )
-from oakdata_server.validation import ValidMessage, validate_batch
+from oakdata_server.validation import ValidMessage
 
-from .conftest import RunningServer, message, post_batch, timeline
+from .conftest import RunningServer, message, post_batch, timeline, valid
 
 EVERY_ENGINE = True  # the ingest_many tests below: storage behaviour (tests/engines.py)
 
 NOW = datetime.now(timezone.utc)
-
-
-def valid(*messages: dict[str, Any]) -> list[ValidMessage]:
-    checked, rejected = validate_batch(list(messages), None, NOW)
-    assert not rejected
-    return [m for _, m in checked]
 
 
 def request(*messages: dict[str, Any], trusted: bool = True) -> IngestRequest:

@@ -15,9 +15,8 @@ from oakdata_server.storage import StorageUnavailable
 from oakdata_server.storage._pg_events import PostgresEvents
 from oakdata_server.storage._pg_persons import KnownIds
 from oakdata_server.storage.postgres import PostgresStorage
-from oakdata_server.validation import ValidMessage, validate_batch
 
-from .conftest import message
+from .conftest import message, valid
 
 NOW = datetime.now(timezone.utc)
 
@@ -41,12 +40,6 @@ def failing_once(tmp_path: Path) -> Iterator[PostgresStorage]:
         storage = PostgresStorage(url, events=FailingOnce())
         yield storage
         storage.close()
-
-
-def valid(*messages: dict[str, Any]) -> list[ValidMessage]:
-    checked, rejected = validate_batch(list(messages), None, NOW)
-    assert not rejected
-    return [m for _, m in checked]
 
 
 def test_a_person_rolled_back_is_made_again_by_the_retry(failing_once: PostgresStorage) -> None:

@@ -5,19 +5,22 @@ cursors read from either."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psycopg
 import pytest
 
-from engines import engine_url, query
-from oakdata_server.storage import open_storage, transfer
+from engines import engine_url, query, stored_message_uuids
+from oakdata_server.storage import _pg_schema, open_storage, transfer
 from oakdata_server.storage._events import EventRow
 from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
 
-from .conftest import RunningServer, message, post_batch, start_server
+from .conftest import RunningServer, message, post_batch, start_server, valid
 from .test_cli import run_cli
 
 
@@ -163,6 +166,33 @@ def test_migrate_brings_a_database_up_to_date(tmp_path: Path, postgres_url: str)
     assert "--from and --to go together" in run_cli("migrate", "--from", "x.db").stderr
     elsewhere = run_cli("migrate", "--from", "x.db", "--to", "mysql://db/oak")
     assert "--to must be a postgresql:// or clickhouse:// URL" in elsewhere.stderr
+
+
+def test_a_version_1_database_keeps_its_claims_through_version_2(postgres_url: str) -> None:
+    # Version 2 narrows `messages` to uuids: what version 1 claimed is still a duplicate
+    # after it, and the narrowed table claims new uuids, upper-case ones included.
+    seen = message(distinct_id="v1-user")
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        assert _pg_schema.migrate(db, target=1) == (0, 1)
+        project = db.execute(
+            "INSERT INTO projects (name, created_at) VALUES ('default', '') RETURNING id"
+        ).fetchone()
+        assert project is not None
+        db.execute(
+            "INSERT INTO messages (project_id, uuid, type, received_at)"
+            " VALUES (%s, %s, 'capture', '2026-01-01T00:00:00.000000Z')",
+            (project[0], seen["uuid"]),
+        )
+    storage = open_storage(postgres_url)  # migrates on start
+    try:
+        shouted = message(distinct_id="v1-user", uuid=str(uuid.uuid4()).upper())
+        now = datetime.now(timezone.utc)
+        result = storage.ingest(project[0], valid(seen, shouted, shouted), now)
+        assert (result.accepted, result.duplicates) == (1, 2)
+        assert query(postgres_url, "SELECT version FROM oakdata_schema") == [(2,)]
+        assert stored_message_uuids(postgres_url) == {seen["uuid"], shouted["uuid"].lower()}
+    finally:
+        storage.close()
 
 
 def _passwords(url: str) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATION_LOCK = 0x6F616B64  # "oakd": any constant the application's own locks do not use
 
 MIGRATIONS: dict[int, str] = {
@@ -84,6 +84,18 @@ CREATE TABLE groups (
     properties TEXT NOT NULL,
     PRIMARY KEY (project_id, group_type, group_key)
 );
+""",
+    # 1 -> 2: the exactly-once claims narrowed to what is read. A claim is most of what
+    # PostgreSQL does per event when events are in ClickHouse: as a 16-byte uuid, without the
+    # type and receipt time nothing read, 3.9 µs of its CPU per claim against 4.6 (5,000-uuid
+    # claims), and less to write ahead. Validated uuids are lower-case 8-4-4-4-12 text, which
+    # is how PostgreSQL writes a uuid back. Rewrites the table, holding it meanwhile (2 s
+    # per million messages here), so ingest waits for it on the first start of version 2.
+    2: """
+ALTER TABLE messages
+    DROP COLUMN type,
+    DROP COLUMN received_at,
+    ALTER COLUMN uuid TYPE uuid USING uuid::uuid;
 """,
 }
 

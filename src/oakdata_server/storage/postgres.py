@@ -206,7 +206,7 @@ class PostgresStorage(ProjectsAndKeys):
     ) -> list[bool]:
         """Whether each capture was stored (False: a duplicate), all in a few statements;
         `given_persons` gains the ids that may have been given a person."""
-        claimed = _claim(db, project_id, run.messages, run.received)
+        claimed = _claim(db, project_id, [m.uuid for m in run.messages])
         stored = first_sightings(run, {m.uuid for m in run.messages} - claimed)
         new = chosen(run, stored)
         if not new.messages:
@@ -234,29 +234,18 @@ class PostgresStorage(ProjectsAndKeys):
         return stored
 
 
-def _claim(
-    db: psycopg.Connection[Any],
-    project_id: int,
-    messages: Sequence[ValidMessage],
-    received: Sequence[str],
-) -> set[str]:
-    """The uuids of `messages` not seen before, now remembered as seen."""
-    # Sent as three comma-separated texts, not arrays: psycopg builds an array parameter in
+def _claim(db: psycopg.Connection[Any], project_id: int, uuids: list[str]) -> set[str]:
+    """Those of `uuids` not seen before, now remembered as seen."""
+    # Sent as one comma-separated text, not an array: psycopg builds an array parameter in
     # Python, element by element, which cost more than the insert (bench/engines.py). No
-    # value can hold a comma: uuids, types and timestamps were validated. Claimed in uuid
-    # order, so that two groups holding the same uuids (a retry racing its original) wait
-    # on each other rather than deadlock.
+    # validated uuid holds a comma, and each is lower-case 8-4-4-4-12 text, as the uuid
+    # comes back. Claimed in uuid order, so that two groups holding the same uuids (a retry
+    # racing its original) wait on each other rather than deadlock.
     rows = db.execute(
-        "INSERT INTO messages (project_id, uuid, type, received_at)"
-        " SELECT %s, u, t, r FROM unnest(string_to_array(%s, ','), string_to_array(%s, ','),"
-        " string_to_array(%s, ',')) AS m(u, t, r) ORDER BY u"
-        " ON CONFLICT DO NOTHING RETURNING uuid",
-        (
-            project_id,
-            ",".join([m.uuid for m in messages]),
-            ",".join([m.type for m in messages]),
-            ",".join(received),
-        ),
+        "INSERT INTO messages (project_id, uuid)"
+        " SELECT %s, u::uuid FROM unnest(string_to_array(%s, ',')) AS m(u) ORDER BY 2"
+        " ON CONFLICT DO NOTHING RETURNING uuid::text",
+        (project_id, ",".join(uuids)),
     ).fetchall()
     return {row[0] for row in rows}
 
@@ -270,7 +259,7 @@ def _store_other(
 ) -> bool | str:
     if not trusted and not _public_key_may(db, project_id, message):
         return REFUSED_LINK
-    if not _claim(db, project_id, [message], [received]):
+    if not _claim(db, project_id, [message.uuid]):
         return False
     _apply(db, project_id, message, trusted)
     return True

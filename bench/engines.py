@@ -15,7 +15,8 @@ each tenth of the events too, to show whether it holds as the store grows; the C
 of the server, the database servers and the senders is read from /proc over the same span.
 Raw: the same rows inserted by the engine's fastest plain path, one transaction per batch
 of 1,000 as sent (sqlite3 executemany; PostgreSQL COPY), the dedupe rows included; for
-ClickHouse, one JSONEachRow insert of the events per batch (its dedupe is in PostgreSQL).
+ClickHouse, one insert of the events per batch, written as the server writes them (its dedupe
+is in PostgreSQL).
 The server groups concurrent requests into one transaction (group_commit.py), so it can
 beat the raw insert. Then `--sdk-processes` processes, each an OakClient capturing as fast
 as it can (on_queue_full="block"), send `--sdk-events` events in all. Last, 100,000 events of
@@ -127,11 +128,9 @@ def raw_postgres(url: str, batches: list[list[dict[str, Any]]]) -> float:
         for batch in batches:
             rows = rows_of(batch, received)
             with connection.transaction(), connection.cursor() as cursor:
-                with cursor.copy(
-                    "COPY messages (project_id, uuid, type, received_at) FROM STDIN"
-                ) as copy:
+                with cursor.copy("COPY messages (project_id, uuid) FROM STDIN") as copy:
                     for r in rows:
-                        copy.write_row((1, r[0], "capture", received))
+                        copy.write_row((1, r[0]))
                 with cursor.copy(
                     "COPY events (project_id, uuid, distinct_id, event, timestamp,"
                     " client_timestamp, received_at, properties, groups)"

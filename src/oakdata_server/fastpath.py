@@ -88,16 +88,15 @@ class _Unusual(Exception):
 
 def fast_validate(
     body: bytes, max_messages: int, public_key: bool, received_at: datetime
-) -> list[tuple[int, ValidMessage]] | None:
-    """The valid messages of a body whose messages are all valid; None for anything else."""
+) -> list[ValidMessage] | None:
+    """The messages of a body whose messages are all valid, in order; None for anything
+    else."""
     try:
         envelope = _ENVELOPE.decode(body)
         if len(envelope.batch) > max_messages:
             return None
         clock = _Clock(envelope.sent_at, received_at)
-        return [
-            (index, _message(raw, clock, public_key)) for index, raw in enumerate(envelope.batch)
-        ]
+        return [_message(raw, clock, public_key) for raw in envelope.batch]
     except (msgspec.DecodeError, _Unusual):
         return None
 
@@ -105,7 +104,7 @@ def fast_validate(
 class _Clock:
     """The skew correction and the future bound of validate_batch, computed once per batch."""
 
-    __slots__ = ("latest", "latest_naive", "received_at", "skew")
+    __slots__ = ("latest", "latest_naive", "latest_text", "received_at", "received_text", "skew")
 
     def __init__(self, sent_at: str | msgspec.UnsetType, received_at: datetime) -> None:
         skew = timedelta(0)
@@ -120,6 +119,8 @@ class _Clock:
         self.received_at = received_at
         self.latest = received_at + timedelta(seconds=FUTURE_TOLERANCE_SECONDS)
         self.latest_naive = self.latest.astimezone(_UTC).replace(tzinfo=None)
+        self.latest_text = format_timestamp(self.latest)
+        self.received_text = format_timestamp(received_at)
 
     def stored(self, text: str) -> tuple[str, str]:
         """(timestamp, client_timestamp) as validation._timestamps would store them."""
@@ -128,13 +129,13 @@ class _Clock:
         try:
             # Validates the fields' ranges; the text is already the stored form.
             moment = datetime.fromisoformat(text[:-1])
+            if not self.skew:  # as SDKs send: compared as text, fixed-width UTC like it
+                return (text, text) if text <= self.latest_text else (self.received_text, text)
             corrected = moment + self.skew
         except (ValueError, OverflowError):
             raise _Unusual from None
         if corrected > self.latest_naive:
-            return format_timestamp(self.received_at), text
-        if not self.skew:
-            return text, text
+            return self.received_text, text
         return corrected.isoformat(timespec="microseconds") + "Z", text
 
     def _stored_parsed(self, text: str) -> tuple[str, str]:
@@ -194,6 +195,7 @@ def _message(raw: msgspec.Raw, clock: _Clock, public_key: bool) -> ValidMessage:
             properties_json=_ENCODER.encode(properties).decode(),
             anon_distinct_id=anon or "",
             person_set=properties,  # plain identify properties mean $set
+            changes_person=bool(properties),
         )
     if kind == "alias":
         _identifiers(m.distinct_id, m.alias)

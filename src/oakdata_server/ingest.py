@@ -14,6 +14,7 @@ message) is parsed and judged again here by validation.py, which alone decides t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -115,18 +116,19 @@ class IngestEndpoint:
             self._parse, body, request.headers.get("content-encoding"), record, received_at
         )
         rejected: list[Rejection] = []
+        indices: Sequence[int]  # of the messages in the batch
         if fast is not None and record is not None:
-            valid = fast
+            messages, indices = fast, range(len(fast))
         else:
             record, valid, rejected = await self._judge(
                 document, record, body, request, received_at
             )
-        self._spend(self._limits.events, record, len(valid) + len(rejected), "events")
+            messages, indices = [m for _, m in valid], [i for i, _ in valid]
+        self._spend(self._limits.events, record, len(messages) + len(rejected), "events")
         result = await self._group_commit.ingest(
-            record.project_id,
-            IngestRequest([m for _, m in valid], received_at, record.kind == "secret"),
+            record.project_id, IngestRequest(messages, received_at, record.kind == "secret")
         )
-        refused = [Rejection(valid[position][0], reason) for position, reason in result.refused]
+        refused = [Rejection(indices[position], reason) for position, reason in result.refused]
         if refused:
             self._refusals.note("links from a public key", len(refused))
         return JSONResponse(
@@ -185,7 +187,7 @@ class IngestEndpoint:
 
     def _parse(
         self, body: bytes, encoding: str | None, record: KeyRecord | None, received_at: datetime
-    ) -> tuple[Any, list[tuple[int, ValidMessage]] | None]:
+    ) -> tuple[Any, list[ValidMessage] | None]:
         """(None, the valid messages) when the fast path judged the whole body, else
         (the parsed document, None). Without a key yet (it may be in the envelope) the fast
         path is not tried: its envelope has no api_key field."""

@@ -66,10 +66,9 @@ class ValidMessage(msgspec.Struct):
     person_set: dict[str, Any] = msgspec.field(default_factory=dict)
     person_set_once: dict[str, Any] = msgspec.field(default_factory=dict)
     person_unset: tuple[str, ...] = ()
-
-    @property
-    def changes_person(self) -> bool:
-        return bool(self.person_set or self.person_set_once or self.person_unset)
+    # Whether any of the three holds something: given by whoever fills them, so that storage
+    # asks an attribute, not a property, twice per message.
+    changes_person: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,6 +282,7 @@ def _person_changes(properties: dict[str, Any], plain: dict[str, Any]) -> dict[s
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _Invalid(f"properties.{UNSET}: must be an array of property names")
     changes["person_unset"] = tuple(_allowed_names(UNSET, names))
+    changes["changes_person"] = any(changes.values())
     return changes
 
 

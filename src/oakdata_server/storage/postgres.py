@@ -206,9 +206,13 @@ class PostgresStorage(ProjectsAndKeys):
     ) -> list[bool]:
         """Whether each capture was stored (False: a duplicate), all in a few statements;
         `given_persons` gains the ids that may have been given a person."""
-        claimed = _claim(db, project_id, [m.uuid for m in run.messages])
-        stored = first_sightings(run, {m.uuid for m in run.messages} - claimed)
-        new = chosen(run, stored)
+        uuids = [m.uuid for m in run.messages]
+        claimed = _claim(db, project_id, uuids)
+        if len(claimed) == len(uuids):  # the usual run: each uuid new, and none twice in it
+            stored, new = [True] * len(uuids), run
+        else:
+            stored = first_sightings(run, set(uuids) - claimed)
+            new = chosen(run, stored)
         if not new.messages:
             return stored
         unknown = self._known.unknown(project_id, {m.distinct_id.encode() for m in new.messages})

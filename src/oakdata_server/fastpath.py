@@ -168,7 +168,8 @@ def _message(raw: msgspec.Raw, clock: _Clock, public_key: bool) -> ValidMessage:
         groups = {} if m.groups is None else m.groups
         if groups and not _valid_groups(groups):
             raise _Unusual
-        _identifiers(m.distinct_id, m.event)
+        if not (0 < len(m.distinct_id) <= MAX_ID_CHARS and 0 < len(m.event) <= MAX_ID_CHARS):
+            raise _Unusual  # _identifiers, spelled out for the message nearly all are
         return ValidMessage(
             kind,
             uuid,

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from oakdata_server.fastpath import SAFE_RAW_MESSAGE_BYTES, fast_validate
 from oakdata_server.validation import (
+    MAX_ID_CHARS,
     ValidMessage,
     format_timestamp,
     parse_envelope,
@@ -199,6 +200,12 @@ def test_odd_input_is_left_to_the_slow_path() -> None:
             {"batch": [{**good, "properties": {"a": "x" * SAFE_RAW_MESSAGE_BYTES}}]}
         ).encode(),
         json.dumps({"batch": [{**good, "properties": {"d": _nested(64)}}]}).encode(),
+        # Identifiers out of bounds are rejected there, by index.
+        *[
+            json.dumps({"batch": [good, {**good, field: value}]}).encode()
+            for field in ("distinct_id", "event")
+            for value in ("", "x" * (MAX_ID_CHARS + 1))
+        ],
         # Person operators are judged by validation.py alone.
         json.dumps({"batch": [{**good, "properties": {"$set": {"plan": "pro"}}}]}).encode(),
         json.dumps({"batch": [{**good, "properties": {"$set_once": {"a": 1}}}]}).encode(),

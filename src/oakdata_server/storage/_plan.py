@@ -127,19 +127,22 @@ def chosen(run: Run, keep: list[bool]) -> Run:
 
 def event_rows(ids: Iterable[int], project_id: int, run: Run) -> list[EventRow]:
     """The rows the captures of `run` become, on every engine, given their ids in order."""
+    make = EventRow._make  # from a tuple: a third cheaper than a NamedTuple's own __new__
     return [
-        EventRow(
-            event_id,
-            project_id,
-            m.uuid,
-            m.distinct_id,
-            m.event,
-            m.timestamp,
-            m.client_timestamp,
-            received,
-            m.properties_json,
-            _ENCODE(m.groups).decode() if m.groups else "{}",
-            m.groups,
+        make(
+            (
+                event_id,
+                project_id,
+                m.uuid,
+                m.distinct_id,
+                m.event,
+                m.timestamp,
+                m.client_timestamp,
+                received,
+                m.properties_json,
+                _ENCODE(m.groups).decode() if m.groups else "{}",
+                m.groups,
+            )
         )
         for event_id, m, received in zip(ids, run.messages, run.received, strict=True)
     ]

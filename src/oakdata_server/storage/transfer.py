@@ -2,8 +2,8 @@
 to ClickHouse for events with PostgreSQL for the rest.
 
 Every table is copied as it is, ids included, so cursors, persons and keys mean the same
-afterwards; each table streams in chunks (COPY into PostgreSQL, JSONEachRow inserts into
-ClickHouse), so a file larger than memory moves too. The destination must be empty (no
+afterwards; each table streams in chunks (COPY into PostgreSQL, the live ingest's inserts
+into ClickHouse), so a file larger than memory moves too. The destination must be empty (no
 project yet, and no event in ClickHouse): copying into a database that already holds data
 would mix two installations' ids. The PostgreSQL part is one transaction, and the events go
 to ClickHouse last, just before it commits: a failure leaves PostgreSQL as empty as it was

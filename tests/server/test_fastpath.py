@@ -200,6 +200,27 @@ def test_odd_input_is_left_to_the_slow_path() -> None:
             {"batch": [{**good, "properties": {"a": "x" * SAFE_RAW_MESSAGE_BYTES}}]}
         ).encode(),
         json.dumps({"batch": [{**good, "properties": {"d": _nested(64)}}]}).encode(),
+        json.dumps({"batch": [{**good, "properties": {"d": {"big": 2**64}}}]}).encode(),
+        json.dumps({"batch": [{**good, "properties": {"d": ["[", 2**64]}}]}).encode(),
+        # Two values in one, as a batch's values are checked together.
+        json.dumps({"batch": [{**good, "uuid": f"{good['uuid']}\n{good['uuid']}"}]}).encode(),
+        json.dumps(
+            {"batch": [{**good, "timestamp": f"{good['timestamp']}\n{good['timestamp']}"}]}
+        ).encode(),
+        # Times of day out of range, and an impossible date between a batch's first and
+        # last ones.
+        *[
+            json.dumps({"batch": [{**good, "timestamp": f"2026-11-28T{time}.000000Z"}]}).encode()
+            for time in ("24:00:00", "23:60:00", "23:59:60")
+        ],
+        json.dumps(
+            {
+                "batch": [
+                    {**good, "timestamp": f"2026-{day}T12:00:00.000000Z"}
+                    for day in ("02-28", "02-30", "03-01")
+                ]
+            }
+        ).encode(),
         # Identifiers out of bounds are rejected there, by index.
         *[
             json.dumps({"batch": [good, {**good, field: value}]}).encode()

@@ -19,7 +19,7 @@ import pytest
 
 from engines import engine_url, query, stored_message_uuids
 from oakdata_server.storage import _pg_schema, open_storage, transfer
-from oakdata_server.storage._events import EventRow
+from oakdata_server.storage._events import NewEvents
 from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
 
 from .conftest import RunningServer, message, post_batch, start_server, valid
@@ -122,11 +122,11 @@ def test_a_copy_that_fails_in_clickhouse_leaves_both_databases_empty(
     written: list[int] = []
     write = ClickHouseEvents.write
 
-    def fails_third(self: ClickHouseEvents, db: object, rows: list[EventRow]) -> None:
-        written.append(len(rows))
+    def fails_third(self: ClickHouseEvents, db: object, events: NewEvents) -> None:
+        written.append(len(events.ids))
         if len(written) == 3:
             raise ConnectionError("ClickHouse went away mid-copy")
-        write(self, db, rows)
+        write(self, db, events)
 
     monkeypatch.setattr(transfer, "CHUNK_ROWS", 10)  # 32 events: four chunks
     monkeypatch.setattr(ClickHouseEvents, "write", fails_third)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from oakdata_server.storage._events import EventRow, PageRow, page_of, stored_event
+from oakdata_server.storage._events import NewEvents, PageRow, groups_json, page_of, stored_event
 from oakdata_server.storage.base import EventCount, Position, StoredEvent
 
 _COLUMNS = (
@@ -24,27 +24,27 @@ class PostgresEvents:
     # clients and one worker, 56-58k events/s against 45-49k with one store at a time.
     stores_at_once = 2
 
-    def write(self, db: Any, rows: list[EventRow]) -> None:
+    def write(self, db: Any, events: NewEvents) -> None:
         with db.cursor().copy(_COPY_EVENTS) as copy:
-            for r in rows:
+            for event_id, project_id, m, received in zip(*events, strict=True):
                 copy.write_row(
                     (
-                        r.id,
-                        r.project_id,
-                        r.uuid,
-                        r.distinct_id.encode(),
-                        r.event.encode(),
-                        r.timestamp,
-                        r.client_timestamp,
-                        r.received_at,
-                        r.properties,
-                        r.groups_json,
+                        event_id,
+                        project_id,
+                        m.uuid,
+                        m.distinct_id.encode(),
+                        m.event.encode(),
+                        m.timestamp,
+                        m.client_timestamp,
+                        received,
+                        m.properties_json,
+                        groups_json(m.groups),
                     )
                 )
         group_rows = [
-            (r.id, r.project_id, t.encode(), k.encode(), r.timestamp)
-            for r in rows
-            for t, k in r.groups.items()
+            (event_id, project_id, t.encode(), k.encode(), m.timestamp)
+            for event_id, project_id, m, _ in zip(*events, strict=True)
+            for t, k in m.groups.items()
         ]
         if group_rows:
             with db.cursor() as cursor:

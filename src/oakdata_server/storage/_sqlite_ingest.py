@@ -13,7 +13,8 @@ import sqlite3
 from collections.abc import Iterator
 
 from oakdata_server.storage import _sqlite_persons as persons
-from oakdata_server.storage._plan import Run, chosen, event_rows, first_sightings
+from oakdata_server.storage._events import event_row
+from oakdata_server.storage._plan import Run, chosen, first_sightings
 from oakdata_server.validation import ValidMessage
 
 # Values per IN (...) list: SQLite before 3.32 allows 999 parameters in one statement.
@@ -47,7 +48,10 @@ def store_captures(db: sqlite3.Connection, project_id: int, run: Run) -> list[bo
         "INSERT INTO events (id, project_id, uuid, distinct_id, event, timestamp,"
         " client_timestamp, received_at, properties, groups)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [row[:10] for row in event_rows(ids, project_id, new)],
+        [
+            event_row(event_id, project_id, m, received)
+            for event_id, m, received in zip(ids, new.messages, new.received, strict=True)
+        ],
     )
     db.executemany(
         "INSERT OR IGNORE INTO event_groups (event_id, project_id, group_type, group_key,"

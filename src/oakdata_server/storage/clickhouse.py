@@ -29,14 +29,20 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from oakdata_server.storage._events import EventRow, page_of, stored_event
+from oakdata_server.storage._events import (
+    NewEvents,
+    event_row,
+    groups_json,
+    page_of,
+    stored_event,
+)
 from oakdata_server.storage.base import EventCount, Position, StorageUnavailable, StoredEvent
-from oakdata_server.validation import parse_timestamp
+from oakdata_server.validation import ValidMessage, parse_timestamp
 
 SCHEMA_VERSION = 1
 # The event columns an insert names, in the order `write` and `_fields` give them.
 _INSERTED = (
-    "project_id, id, uuid, distinct_id, event, timestamp, client_timestamp, received_at,"
+    "id, project_id, uuid, distinct_id, event, timestamp, client_timestamp, received_at,"
     " properties, groups"
 )
 _ESCAPED = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
@@ -179,32 +185,25 @@ class ClickHouseEvents:
             self.query(f"INSERT INTO oakdata_schema (version) VALUES ({version})")  # noqa: S608
         return before, max(before, SCHEMA_VERSION)
 
-    def write(self, db: Any, rows: list[EventRow]) -> None:
-        # TabSeparated text (_plain says why), built straight from the rows: tuples of their
-        # fields cost half as much again, and are made only to escape or for the groups.
+    def write(self, db: Any, events: NewEvents) -> None:
+        # TabSeparated text (_plain says why), built straight from the messages: tuples of
+        # their fields cost half as much again, and are made only to escape or for the groups.
         text = "".join(
             [
-                f"{project_id}\t{event_id}\t{uuid}\t{distinct_id}\t{event}\t{timestamp}\t"
-                f"{client_timestamp}\t{received_at}\t{properties}\t{groups_json}\n"
-                for (
-                    event_id,
-                    project_id,
-                    uuid,
-                    distinct_id,
-                    event,
-                    timestamp,
-                    client_timestamp,
-                    received_at,
-                    properties,
-                    groups_json,
-                    _,
-                ) in rows
+                f"{event_id}\t{project_id}\t{m.uuid}\t{m.distinct_id}\t{m.event}\t{m.timestamp}\t"
+                f"{m.client_timestamp}\t{received}\t{m.properties_json}\t{groups_json(m.groups)}\n"
+                for event_id, project_id, m, received in zip(*events, strict=True)
             ]
         )
-        if not _plain(text, len(rows), 10):
-            text = _escaped([_fields(r) for r in rows])
+        if not _plain(text, len(events.ids), 10):
+            text = _escaped([_fields(*row) for row in zip(*events, strict=True)])
         self.query(f"INSERT INTO events ({_INSERTED}) FORMAT TabSeparated", text.encode())
-        tagged = [(t, k, *_fields(r)) for r in rows if r.groups for t, k in r.groups.items()]
+        tagged = [
+            (t, k, *_fields(*row))
+            for row in zip(*events, strict=True)
+            if row[2].groups
+            for t, k in row[2].groups.items()
+        ]
         if tagged:
             text = "".join(["\t".join(row) + "\n" for row in tagged])
             if not _plain(text, len(tagged), 12):
@@ -358,20 +357,9 @@ class ClickHouseEvents:
         return rows
 
 
-def _fields(r: EventRow) -> tuple[str, ...]:
+def _fields(event_id: int, project_id: int, m: ValidMessage, received: str) -> tuple[str, ...]:
     """An event's fields in the order of _INSERTED, as text."""
-    return (
-        str(r.project_id),
-        str(r.id),
-        r.uuid,
-        r.distinct_id,
-        r.event,
-        r.timestamp,
-        r.client_timestamp,
-        r.received_at,
-        r.properties,
-        r.groups_json,
-    )
+    return tuple(map(str, event_row(event_id, project_id, m, received)))
 
 
 def _plain(text: str, rows: int, fields: int) -> bool:

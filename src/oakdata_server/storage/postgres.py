@@ -29,7 +29,7 @@ from oakdata_server.storage._persons import REFUSED_LINK
 from oakdata_server.storage._pg_events import PostgresEvents
 from oakdata_server.storage._pg_persons import KnownIds, persons
 from oakdata_server.storage._pg_schema import EVENT_ID_BLOCK, migrate
-from oakdata_server.storage._plan import Run, chosen, event_rows, first_sightings, store_requests
+from oakdata_server.storage._plan import Run, chosen, first_sightings, new_events, store_requests
 from oakdata_server.storage._projects import ProjectsAndKeys
 from oakdata_server.storage._sql import POSTGRES
 from oakdata_server.storage.base import (
@@ -225,11 +225,11 @@ class PostgresStorage(ProjectsAndKeys):
                 if person_id is not None:
                     persons.change_person_properties(db, person_id, m, trusted)
         ids = _event_ids(db, len(new.messages))
-        self._events.write(db, event_rows(ids, project_id, new))
+        self._events.write(db, new_events(ids, project_id, new))
         return stored
 
 
-def _event_ids(db: psycopg.Connection[Any], count: int) -> Iterator[int]:
+def _event_ids(db: psycopg.Connection[Any], count: int) -> list[int]:
     """`count` new event ids, ascending."""
     # A block of EVENT_ID_BLOCK ids per nextval (_pg_schema.py, version 3); blocks drawn
     # while another transaction draws are not consecutive, so each block's start is fetched,
@@ -240,7 +240,7 @@ def _event_ids(db: psycopg.Connection[Any], count: int) -> Iterator[int]:
         (-(-count // EVENT_ID_BLOCK),),
     )
     blocks = (range(start, start + EVENT_ID_BLOCK) for start in map(int, starts.split(",")))
-    return itertools.islice(itertools.chain.from_iterable(blocks), count)
+    return list(itertools.islice(itertools.chain.from_iterable(blocks), count))
 
 
 _CLAIM = (

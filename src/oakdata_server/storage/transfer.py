@@ -22,11 +22,12 @@ import psycopg
 
 from oakdata_server.json_values import load_stored
 from oakdata_server.storage import SQLITE_SCHEME
-from oakdata_server.storage._events import EventRow
+from oakdata_server.storage._events import NewEvents
 from oakdata_server.storage._pg_schema import migrate
 from oakdata_server.storage.base import StorageUnavailable
 from oakdata_server.storage.clickhouse import ClickHouseEvents, split_url
 from oakdata_server.storage.postgres import public_location
+from oakdata_server.validation import ValidMessage
 
 CHUNK_ROWS = 10_000
 
@@ -170,10 +171,29 @@ def _copy_events(
     names = ", ".join(_EVENT_COLUMNS)
     cursor = reading.execute(f"SELECT {names} FROM events ORDER BY id")  # noqa: S608
     while rows := cursor.fetchmany(CHUNK_ROWS):
-        chunk = [EventRow._make((*row, _groups(row[9]))) for row in rows]
-        events.write(writing, chunk)
-        count += len(chunk)
-        tagged += sum(len(r.groups) for r in chunk)
+        # The columns of _EVENT_COLUMNS: id, project_id, uuid, distinct_id, event, timestamp,
+        # client_timestamp, received_at, properties, groups.
+        messages = [
+            ValidMessage(
+                "capture",
+                r[2],
+                r[5],
+                r[6],
+                distinct_id=r[3],
+                event=r[4],
+                properties_json=r[8],
+                groups=_groups(r[9]),
+            )
+            for r in rows
+        ]
+        ids, project_ids, received = (
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[7] for r in rows],
+        )
+        events.write(writing, NewEvents(ids, project_ids, messages, received))
+        count += len(rows)
+        tagged += sum(len(m.groups) for m in messages)
     (last,) = reading.execute("SELECT max(id) FROM events").fetchone() or (None,)
     writing.execute("SELECT setval('events_id_seq', COALESCE(%s::bigint, 0) + 1, false)", (last,))
     return {"events": count, "event_groups": tagged}

@@ -246,7 +246,6 @@ def _event_ids(db: psycopg.Connection[Any], count: int) -> list[int]:
 _CLAIM = (
     "INSERT INTO messages (project_id, uuid)"
     " SELECT %s, u::uuid FROM unnest(string_to_array(%s, ',')) AS m(u) ORDER BY 2"
-    " ON CONFLICT DO NOTHING"
 )
 
 
@@ -259,15 +258,20 @@ def _claim(db: psycopg.Connection[Any], project_id: int, uuids: list[str]) -> se
     # racing its original) wait on each other rather than deadlock.
     parameters = (project_id, ",".join(uuids))
     if len(uuids) > 1:
-        # Nearly always every uuid of a run is new, and the count of rows inserted says so:
-        # sending 5,000 uuids back to learn it cost PostgreSQL 0.7 µs and this process 0.45 µs
-        # per uuid. When the count falls short (a retry, a uuid twice in the run), the insert
-        # is undone to its savepoint and made again, returning the uuids it claimed.
-        with db.transaction() as attempt:
-            if db.execute(_CLAIM, parameters).rowcount == len(uuids):
-                return set(uuids)
-            raise psycopg.Rollback(attempt)
-    rows = db.execute(_CLAIM + " RETURNING uuid::text", parameters).fetchall()
+        # Nearly always every uuid of a run is new, so a plain insert claims them all: ON
+        # CONFLICT costs PostgreSQL twice as much per row (4.6-5.3 µs against 2.1-2.7, 10,000
+        # uuids a claim), and sending the uuids back to say which were new cost this process
+        # 0.45 µs more. A uuid seen before, or twice in the run, fails the insert (an error
+        # in PostgreSQL's log); it is undone to its savepoint and the run claimed again below.
+        try:
+            with db.transaction():
+                db.execute(_CLAIM, parameters)
+            return set(uuids)
+        except psycopg.errors.UniqueViolation:
+            pass
+    rows = db.execute(
+        _CLAIM + " ON CONFLICT DO NOTHING RETURNING uuid::text", parameters
+    ).fetchall()
     return {row[0] for row in rows}
 
 

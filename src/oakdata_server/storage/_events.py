@@ -23,8 +23,8 @@ _ENCODE = msgspec.json.Encoder().encode
 class NewEvents(NamedTuple):
     """Events to write, as columns: the i-th is the capture messages[i] with the id ids[i],
     of the project project_ids[i], received at received[i] (as stored). Each engine makes
-    its own rows or text straight from them: an intermediate row per event cost more than
-    ClickHouse's text (bench/store_cpu.py)."""
+    its own rows or text straight from them: a NamedTuple per event in between cost as much
+    as ClickHouse's whole text (0.76 µs per event, 20,000 captures)."""
 
     ids: Sequence[int]
     project_ids: Sequence[int]

@@ -143,10 +143,12 @@ class HttpTransport:
 
 
 class ClickHouseEvents:
-    # Each insert is a new part on disk, which costs ClickHouse 18.16 about 5 ms of CPU here
-    # whatever its rows, and merges after: fewer, larger groups. With bench/engines.py's
-    # clients and two workers, ClickHouse spent 4.2-6.3 µs of CPU per event against 9.5-9.9
-    # with two stores at once, and all processes together 25-28 against 33-35.
+    # Each insert is a new part on disk, with its own files to make and merges after: fewer,
+    # larger groups. A part cost ClickHouse 18.16 about 5 ms of CPU whatever its rows on the
+    # development VM's journal-less filesystem (docs/scaling.md says why) and about 1 ms on a
+    # journaled one. One store at a time measured better on both: with bench/engines.py's
+    # clients and two workers, ClickHouse 4.2-6.3 µs of CPU per event against 9.5-9.9 on the
+    # first, 107,400 events/s against 85,300 over 1,000,000 events on the second.
     stores_at_once = 1
 
     def __init__(
